@@ -1,0 +1,1 @@
+"""Torch models (HPTR, PersonLab), losses, decoding, training and export (no ray)."""

@@ -1,0 +1,1 @@
+"""Ray actor graph: the only package that imports ray."""
