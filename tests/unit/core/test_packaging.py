@@ -1,0 +1,53 @@
+"""A built wheel installs the remapped folders as describeme.pipeline/operators/models."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(out), str(ROOT)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (path,) = out.glob("describeme-*.whl")
+    return path
+
+
+def test_wheel_contains_remapped_packages_and_assets(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    for package in ("pipeline", "operators", "models"):
+        assert f"describeme/{package}/__init__.py" in names
+        assert not any(n.startswith(f"{package}/") for n in names), f"stray top-level {package}/"
+    assert "describeme/labels.py" in names
+    assert not any(n.startswith("tests/") for n in names)
+
+
+def test_wheel_imports_subpackages(wheel: Path, tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        check=True, capture_output=True, timeout=300,
+    )
+    code = (
+        "import describeme.pipeline, describeme.operators, describeme.models, describeme.labels\n"
+        "print(describeme.models.__file__)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r}); "
+         + "import site; [sys.path.append(p) for p in site.getsitepackages()]\n" + code],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith(str(target))
