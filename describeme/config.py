@@ -112,7 +112,9 @@ def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise ConfigError(f"override {text!r} conflicts with an earlier override of {part!r}")
+                raise ConfigError(
+                    f"override {text!r} conflicts with an earlier override of {part!r}"
+                )
             node = child
         node[parts[-1]] = value
     return result
@@ -129,8 +131,12 @@ def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, 
     return merged
 
 
-def build_config(schema: type[ConfigT], data: Mapping[str, Any], source: str = "<config>",
-                 overrides: Iterable[str] = ()) -> ConfigT:
+def build_config(
+    schema: type[ConfigT],
+    data: Mapping[str, Any],
+    source: str = "<config>",
+    overrides: Iterable[str] = (),
+) -> ConfigT:
     """Validates a mapping (plus overrides) into ``schema``; errors name ``source``."""
     override_map = parse_overrides(overrides)
     merged = deep_merge(data, override_map)
@@ -141,7 +147,9 @@ def build_config(schema: type[ConfigT], data: Mapping[str, Any], source: str = "
         raise ConfigError(format_validation_error(exc, label)) from None
 
 
-def load_config(path: str | Path | None, schema: type[ConfigT], overrides: Iterable[str] = ()) -> ConfigT:
+def load_config(
+    path: str | Path | None, schema: type[ConfigT], overrides: Iterable[str] = ()
+) -> ConfigT:
     """Loads ``path`` (or the schema's defaults when None) into ``schema``.
 
     Args:

@@ -60,7 +60,9 @@ class Letterbox:
     def fit(cls, source_size: tuple[int, int], target_size: tuple[int, int]) -> Letterbox:
         (sh, sw), (th, tw) = source_size, target_size
         if min(sh, sw, th, tw) <= 0:
-            raise ValueError(f"letterbox sizes must be positive, got {source_size} -> {target_size}")
+            raise ValueError(
+                f"letterbox sizes must be positive, got {source_size} -> {target_size}"
+            )
         scale = min(th / sh, tw / sw)
         new_h, new_w = round(sh * scale), round(sw * scale)
         return cls(source_size, target_size, scale, (tw - new_w) // 2, (th - new_h) // 2)
@@ -72,7 +74,10 @@ class Letterbox:
         if image.shape[:2] != self.source_size:
             raise ValueError(f"image is {image.shape[:2]}, letterbox expects {self.source_size}")
         th, tw = self.target_size
-        new_h, new_w = round(self.source_size[0] * self.scale), round(self.source_size[1] * self.scale)
+        new_h, new_w = (
+            round(self.source_size[0] * self.scale),
+            round(self.source_size[1] * self.scale),
+        )
         resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
         out = np.full((th, tw, image.shape[2]), pad_value, dtype=image.dtype)
         out[self.pad_y : self.pad_y + new_h, self.pad_x : self.pad_x + new_w] = resized

@@ -282,7 +282,9 @@ def _lookup(table: Sequence[str], value: int | str, kind: str) -> int:
         try:
             return table.index(value)
         except ValueError:
-            raise ValueError(f"unknown {kind} name {value!r}; expected one of {list(table)}") from None
+            raise ValueError(
+                f"unknown {kind} name {value!r}; expected one of {list(table)}"
+            ) from None
     if not 0 <= int(value) < len(table):
         raise ValueError(f"{kind} id {value} out of range [0, {len(table) - 1}]")
     return int(value)
@@ -296,7 +298,9 @@ def part_id(value: int | str) -> int:
 def characteristic_id(kind: str, value: int | str) -> int:
     """Returns the id of a characteristic value (``kind`` is size, pattern or color)."""
     if kind not in CHARACTERISTICS:
-        raise ValueError(f"unknown characteristic {kind!r}; expected one of {list(CHARACTERISTICS)}")
+        raise ValueError(
+            f"unknown characteristic {kind!r}; expected one of {list(CHARACTERISTICS)}"
+        )
     return _lookup(CHARACTERISTICS[kind], value, kind)
 
 

@@ -51,8 +51,13 @@ class RunLengthMask:
             )
 
     @classmethod
-    def encode(cls, labels: np.ndarray, offset: tuple[int, int] = (0, 0),
-               image_size: tuple[int, int] | None = None, crop: bool = True) -> RunLengthMask:
+    def encode(
+        cls,
+        labels: np.ndarray,
+        offset: tuple[int, int] = (0, 0),
+        image_size: tuple[int, int] | None = None,
+        crop: bool = True,
+    ) -> RunLengthMask:
         """Encodes a label map, by default cropped to its non-zero bounding box.
 
         Args:
@@ -80,7 +85,9 @@ class RunLengthMask:
         if crop:
             rows = np.flatnonzero(labels.any(axis=1))
             if rows.size == 0:
-                return cls((ox, oy, ox, oy), image_size, np.zeros(0, np.uint8), np.zeros(0, np.uint32))
+                return cls(
+                    (ox, oy, ox, oy), image_size, np.zeros(0, np.uint8), np.zeros(0, np.uint32)
+                )
             cols = np.flatnonzero(labels.any(axis=0))
             r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
             labels = labels[r0:r1, c0:c1]
@@ -96,7 +103,7 @@ class RunLengthMask:
     @classmethod
     def from_full(cls, labels: np.ndarray) -> RunLengthMask:
         """Encodes a full-image (H, W) label map, cropped to its non-zero box."""
-        return cls.encode(labels, (0, 0), tuple(labels.shape[:2]))  # type: ignore[arg-type]
+        return cls.encode(labels, (0, 0), (int(labels.shape[0]), int(labels.shape[1])))
 
     @property
     def crop_shape(self) -> tuple[int, int]:

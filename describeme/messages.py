@@ -130,7 +130,8 @@ class TrackedFrame:
         _check_frame_keys(self.stream_id, self.frame_index, self.pts)
         if self.thumbnails is not None and len(self.thumbnails) != len(self.persons):
             raise ValueError(
-                f"TrackedFrame has {len(self.persons)} persons but {len(self.thumbnails)} thumbnails"
+                f"TrackedFrame has {len(self.persons)} persons "
+                f"but {len(self.thumbnails)} thumbnails"
             )
 
 

@@ -84,7 +84,7 @@ class Persons:
             value = getattr(self, name)
             if value is None:
                 continue
-            array = np.asarray(value, dtype=dtype)
+            array: np.ndarray = np.asarray(value, dtype=dtype)
             expected = (n, *trailing)
             if array.shape != expected:
                 raise ValueError(f"Persons.{name} must have shape {expected}, got {array.shape}")
@@ -95,7 +95,9 @@ class Persons:
                 raise ValueError(f"Persons.masks must hold {n} masks, got {len(self.masks)}")
             for mask in self.masks:
                 if not isinstance(mask, RunLengthMask):
-                    raise TypeError(f"Persons.masks holds {type(mask).__name__}, expected RunLengthMask")
+                    raise TypeError(
+                        f"Persons.masks holds {type(mask).__name__}, expected RunLengthMask"
+                    )
         self._n = n
 
     @classmethod
@@ -130,7 +132,9 @@ class Persons:
             selector = np.asarray(index)
             if selector.dtype == bool:
                 if selector.shape != (self._n,):
-                    raise ValueError(f"boolean index must have shape ({self._n},), got {selector.shape}")
+                    raise ValueError(
+                        f"boolean index must have shape ({self._n},), got {selector.shape}"
+                    )
                 positions = np.flatnonzero(selector).tolist()
             else:
                 selector = selector.astype(np.int64).reshape(-1)

@@ -1,1 +1,1 @@
-"""Torch models (HPTR, PersonLab), losses, decoding, training and export (no ray)."""
+"""Torch models (HPTR, PersonLab), losses, decoding, metrics, training and export (no ray)."""

@@ -1,1 +1,4 @@
-"""Plain-Python stages: tracking, description, storage, search (numpy/scipy/redis; no ray, no torch)."""
+"""Plain-Python stages: tracking, description, storage, search.
+
+numpy/scipy/redis only; no ray, no torch.
+"""

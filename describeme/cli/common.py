@@ -26,7 +26,9 @@ CONFIG_OPTION = typer.Option(None, "--config", "-c", help="YAML config file (def
 OVERRIDE_OPTION = typer.Option(
     [], "--override", "-o", help="Override a config key: -o key.sub=value (repeatable)."
 )
-DUMP_CONFIG_OPTION = typer.Option(False, "--dump-config", help="Print the resolved config and exit.")
+DUMP_CONFIG_OPTION = typer.Option(
+    False, "--dump-config", help="Print the resolved config and exit."
+)
 
 
 def setup_logging(level: int = logging.INFO) -> None:
@@ -42,7 +44,12 @@ def error_line(message: str) -> None:
     """Prints ``error: message`` on one line to stderr (no markup interpretation)."""
     first = message.strip().splitlines()[0] if message.strip() else "error"
     rest = " ".join(line.strip() for line in message.strip().splitlines()[1:])
-    stderr.print(f"error: {first}{(' ' + rest) if rest else ''}", markup=False, highlight=False, soft_wrap=True)
+    stderr.print(
+        f"error: {first}{(' ' + rest) if rest else ''}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def progress(items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
@@ -54,7 +61,9 @@ def progress(items: Iterable[T], total: int | None, description: str) -> Iterato
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     ]
-    with Progress(*columns, console=stderr, transient=False, disable=not sys.stderr.isatty()) as bar:
+    with Progress(
+        *columns, console=stderr, transient=False, disable=not sys.stderr.isatty()
+    ) as bar:
         task = bar.add_task(description, total=total)
         for item in items:
             yield item

@@ -7,6 +7,7 @@ the traceback instead.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -14,7 +15,7 @@ import sys
 import typer
 
 from describeme import __version__
-from describeme.cli import common, data, evaluate, pending
+from describeme.cli import common, data, pending
 from describeme.errors import DescribemeError
 
 app = typer.Typer(
@@ -26,7 +27,15 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(data.app, name="data")
-evaluate.register(app)
+# Each module adds its commands with register(app); pending fills in the commands that have
+# no implementation yet, so --help always documents the whole interface.
+COMMAND_MODULES = ("evaluate", "run", "search", "training")
+for _name in COMMAND_MODULES:
+    try:
+        importlib.import_module(f"describeme.cli.{_name}").register(app)
+    except ModuleNotFoundError as _exc:
+        if _exc.name != f"describeme.cli.{_name}":
+            raise
 pending.register(app)
 
 
@@ -38,10 +47,13 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More logging (-vv for debug)."),
+    verbose: int = typer.Option(
+        0, "--verbose", "-v", count=True, help="More logging (-vv for debug)."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Describe and find people in video: parse, track, describe, store, search."""
     common.setup_logging(logging.WARNING - 10 * verbose if verbose else logging.INFO)

@@ -18,7 +18,13 @@ def _pending(what: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    """Registers the commands that no other module has registered yet."""
+    taken = {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands}
+
+    def command(function):  # type: ignore[no-untyped-def]
+        return function if function.__name__ in taken else app.command()(function)
+
+    @command
     def train(
         config: Path = typer.Argument(..., help="Training config YAML (configs/models/...)."),
         override: list[str] = typer.Option([], "--override", "-o", help="key.sub=value override."),
@@ -30,7 +36,7 @@ def register(app: typer.Typer) -> None:
         """Train a parser (HPTR or PersonLab) as a Ray job."""
         _pending("train")
 
-    @app.command()
+    @command
     def export(
         model: str = typer.Option(..., "--model", help="Checkpoint path or bundled name."),
         format: str = typer.Option("onnx", "--format", help="onnx or tensorrt."),
@@ -41,7 +47,7 @@ def register(app: typer.Typer) -> None:
         """Export a model to ONNX or a TensorRT engine."""
         _pending("export")
 
-    @app.command()
+    @command
     def run(
         sources: list[str] = typer.Argument(None, help="Files, rtsp://, http(s)://, /dev/video*."),
         model: str = typer.Option("hptr", "--model", help="Checkpoint path or bundled name."),
@@ -54,7 +60,7 @@ def register(app: typer.Typer) -> None:
         """Run the streaming pipeline on video sources and write tracks to Redis."""
         _pending("run")
 
-    @app.command()
+    @command
     def ingest(
         paths: list[str] = typer.Argument(..., help="Video files or globs."),
         redis_url: str | None = typer.Option(None, help="External Redis (default: embedded)."),
@@ -63,7 +69,7 @@ def register(app: typer.Typer) -> None:
         """Process a video archive as parallel Ray tasks, resumably."""
         _pending("ingest")
 
-    @app.command()
+    @command
     def search(
         query: str = typer.Argument(..., help="Natural-language description of a person."),
         parse_only: bool = typer.Option(False, help="Print the parsed constraints only."),
@@ -74,7 +80,7 @@ def register(app: typer.Typer) -> None:
         """Search stored tracks by description."""
         _pending("search")
 
-    @app.command()
+    @command
     def serve(
         host: str = typer.Option("127.0.0.1", help="Bind address (loopback by default)."),
         port: int = typer.Option(8080, help="Port."),

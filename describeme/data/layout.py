@@ -92,7 +92,9 @@ def instance_ids(humans, parts, rule: str = RULE_CCIHP):
 
     stride = {RULE_CCIHP: 22, RULE_CIHP: 20}.get(rule)
     if stride is None:
-        raise ValueError(f"unknown instance_id_rule {rule!r}; expected {RULE_CCIHP!r} or {RULE_CIHP!r}")
+        raise ValueError(
+            f"unknown instance_id_rule {rule!r}; expected {RULE_CCIHP!r} or {RULE_CIHP!r}"
+        )
     humans = np.asarray(humans, dtype=np.int64)
     parts = np.asarray(parts, dtype=np.int64)
     ids = stride * (humans - 1) + parts

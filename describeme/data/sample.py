@@ -46,7 +46,9 @@ class Sample:
     def __post_init__(self) -> None:
         where = f" ({self.source})" if self.source else ""
         if self.image.ndim != 3 or self.image.shape[2] != 3 or self.image.dtype != np.uint8:
-            raise ValueError(f"image must be (H, W, 3) uint8, got {self.image.shape} {self.image.dtype}{where}")
+            raise ValueError(
+                f"image must be (H, W, 3) uint8, got {self.image.shape} {self.image.dtype}{where}"
+            )
         hw = self.image.shape[:2]
         for name in ("parts", "humans", "color", "size", "pattern"):
             value = getattr(self, name)
@@ -57,7 +59,8 @@ class Sample:
             raise ValueError(f"boxes must have shape ({n}, 4), got {self.boxes.shape}{where}")
         if self.keypoints is not None and self.keypoints.shape != (n, NUM_KEYPOINTS, 3):
             raise ValueError(
-                f"keypoints must have shape ({n}, {NUM_KEYPOINTS}, 3), got {self.keypoints.shape}{where}"
+                f"keypoints must have shape ({n}, {NUM_KEYPOINTS}, 3), "
+                f"got {self.keypoints.shape}{where}"
             )
 
     @property
@@ -91,9 +94,14 @@ def boxes_from_humans(humans: np.ndarray, num_persons: int | None = None) -> np.
     keep = ids < n
     ys, xs, ids = ys[keep], xs[keep], ids[keep]
     big = np.iinfo(np.int64).max
-    x0 = np.full(n, big); y0 = np.full(n, big); x1 = np.full(n, -1); y1 = np.full(n, -1)  # noqa: E702
-    np.minimum.at(x0, ids, xs); np.minimum.at(y0, ids, ys)  # noqa: E702
-    np.maximum.at(x1, ids, xs); np.maximum.at(y1, ids, ys)  # noqa: E702
+    x0 = np.full(n, big)
+    y0 = np.full(n, big)
+    x1 = np.full(n, -1)
+    y1 = np.full(n, -1)  # noqa: E702
+    np.minimum.at(x0, ids, xs)
+    np.minimum.at(y0, ids, ys)  # noqa: E702
+    np.maximum.at(x1, ids, xs)
+    np.maximum.at(y1, ids, ys)  # noqa: E702
     present = x1 >= 0
     boxes[present] = np.stack([x0, y0, x1 + 1, y1 + 1], axis=1)[present]
     return boxes

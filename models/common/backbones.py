@@ -124,10 +124,13 @@ def _make_divisible(value: float, divisor: int = 8) -> int:
     return rounded + divisor if rounded < 0.9 * value else rounded
 
 
-def _conv_bn_relu6(in_channels: int, out_channels: int, kernel: int = 3, stride: int = 1,
-                   groups: int = 1) -> nn.Sequential:
+def _conv_bn_relu6(
+    in_channels: int, out_channels: int, kernel: int = 3, stride: int = 1, groups: int = 1
+) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel, stride, kernel // 2, groups=groups, bias=False),
+        nn.Conv2d(
+            in_channels, out_channels, kernel, stride, kernel // 2, groups=groups, bias=False
+        ),
         nn.BatchNorm2d(out_channels),
         nn.ReLU6(inplace=True),
     )
@@ -136,7 +139,9 @@ def _conv_bn_relu6(in_channels: int, out_channels: int, kernel: int = 3, stride:
 class InvertedResidual(nn.Module):
     """MobileNetV2 block: 1x1 expand, 3x3 depthwise, 1x1 linear projection."""
 
-    def __init__(self, *, in_channels: int, out_channels: int, stride: int, expand_ratio: int) -> None:
+    def __init__(
+        self, *, in_channels: int, out_channels: int, stride: int, expand_ratio: int
+    ) -> None:
         super().__init__()
         hidden = round(in_channels * expand_ratio)
         self.use_residual = stride == 1 and in_channels == out_channels
@@ -155,8 +160,15 @@ class InvertedResidual(nn.Module):
 
 
 # (expand ratio t, channels c, repeats n, first stride s), as in the MobileNetV2 paper.
-_MOBILENET_V2_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
-                          (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+_MOBILENET_V2_SETTINGS = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
 # Index of the last ``features`` layer at strides 4, 8, 16 and 32.
 _MOBILENET_V2_TAPS = (3, 6, 13, 17)
 
@@ -177,9 +189,14 @@ class MobileNetV2(nn.Module):
         for expand, channels, repeats, stride in _MOBILENET_V2_SETTINGS:
             out_channels = _make_divisible(channels * width_multiplier)
             for index in range(repeats):
-                layers.append(InvertedResidual(in_channels=in_channels, out_channels=out_channels,
-                                               stride=stride if index == 0 else 1,
-                                               expand_ratio=expand))
+                layers.append(
+                    InvertedResidual(
+                        in_channels=in_channels,
+                        out_channels=out_channels,
+                        stride=stride if index == 0 else 1,
+                        expand_ratio=expand,
+                    )
+                )
                 in_channels = out_channels
         self.features = nn.Sequential(*layers)
         self.out_channels = [_output_channels(self.features[i]) for i in _MOBILENET_V2_TAPS]
@@ -212,7 +229,9 @@ def _init_weights(module: nn.Module) -> None:
 _IGNORED_PREFIXES = ("fc.", "classifier.", "features.18.")
 
 
-def load_backbone_weights(backbone: nn.Module, weights: str | Path | Mapping[str, torch.Tensor]) -> None:
+def load_backbone_weights(
+    backbone: nn.Module, weights: str | Path | Mapping[str, torch.Tensor]
+) -> None:
     """Loads a torchvision-style ``state_dict`` (file or mapping) into an encoder.
 
     Accepts a bare state_dict or one wrapped as ``{"state_dict": ...}``/``{"model": ...}``;
@@ -248,18 +267,23 @@ def load_backbone_weights(backbone: nn.Module, weights: str | Path | Mapping[str
     missing = [k for k in expected if k not in cleaned and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in cleaned if k not in expected]
     if missing or unexpected:
-        raise ValueError(f"{source} does not fit {type(backbone).__name__}: missing {missing[:5]} "
-                         f"({len(missing)} in all), unexpected {unexpected[:5]} ({len(unexpected)})")
+        raise ValueError(
+            f"{source} does not fit {type(backbone).__name__}: missing {missing[:5]} "
+            f"({len(missing)} in all), unexpected {unexpected[:5]} ({len(unexpected)})"
+        )
     for key, value in cleaned.items():
         if tuple(value.shape) != tuple(expected[key].shape):
-            raise ValueError(f"{source}: '{key}' has shape {tuple(value.shape)}, the encoder "
-                             f"expects {tuple(expected[key].shape)} (wrong depth or width?)")
+            raise ValueError(
+                f"{source}: '{key}' has shape {tuple(value.shape)}, the encoder "
+                f"expects {tuple(expected[key].shape)} (wrong depth or width?)"
+            )
     backbone.load_state_dict(cleaned, strict=False)
     log.info("loaded backbone weights from %s (%d tensors)", source, len(cleaned))
 
 
-def build_backbone(name: str, *, width_multiplier: float = 1.0,
-                   weights: str | Path | None = None) -> ResNet | MobileNetV2:
+def build_backbone(
+    name: str, *, width_multiplier: float = 1.0, weights: str | Path | None = None
+) -> ResNet | MobileNetV2:
     """Builds an encoder by name, randomly initialised or from a torchvision weights file.
 
     Args:
@@ -269,8 +293,9 @@ def build_backbone(name: str, *, width_multiplier: float = 1.0,
     """
     if name in RESNET_LAYERS:
         if width_multiplier != 1.0:
-            raise ValueError(f"width_multiplier applies to mobilenet_v2 only, got {width_multiplier} "
-                             f"for {name}")
+            raise ValueError(
+                f"width_multiplier applies to mobilenet_v2 only, got {width_multiplier} for {name}"
+            )
         block, layers = RESNET_LAYERS[name]
         backbone: ResNet | MobileNetV2 = ResNet(block=block, layers=layers)
     elif name == "mobilenet_v2":

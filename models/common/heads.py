@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from describeme.labels import NUM_COLORS, NUM_PARTS, NUM_PATTERNS, NUM_SIZES
-from models.common.pyramid import conv_gn_relu
+from describeme.models.common.pyramid import conv_gn_relu
 
 # Head name -> number of classes (class 0 = background / none in every head).
 SEMANTIC_HEADS: dict[str, int] = {
@@ -26,15 +26,20 @@ class SemanticHeads(nn.Module):
         num_classes: head name -> classes (defaults to :data:`SEMANTIC_HEADS`).
     """
 
-    def __init__(self, *, in_channels: int, hidden_channels: int,
-                 num_classes: dict[str, int] | None = None) -> None:
+    def __init__(
+        self, *, in_channels: int, hidden_channels: int, num_classes: dict[str, int] | None = None
+    ) -> None:
         super().__init__()
         num_classes = dict(SEMANTIC_HEADS if num_classes is None else num_classes)
-        self.heads = nn.ModuleDict({
-            name: nn.Sequential(conv_gn_relu(in_channels, hidden_channels),
-                                nn.Conv2d(hidden_channels, classes, 1))
-            for name, classes in num_classes.items()
-        })
+        self.heads = nn.ModuleDict(
+            {
+                name: nn.Sequential(
+                    conv_gn_relu(in_channels, hidden_channels),
+                    nn.Conv2d(hidden_channels, classes, 1),
+                )
+                for name, classes in num_classes.items()
+            }
+        )
 
     def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B, C, H/4, W/4) -> {name: (B, K_name, H/4, W/4) logits}."""

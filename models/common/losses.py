@@ -10,7 +10,9 @@ import torch
 import torch.nn.functional as F
 
 
-def binary_dice_loss(logits: torch.Tensor, targets: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+def binary_dice_loss(
+    logits: torch.Tensor, targets: torch.Tensor, smooth: float = 1.0
+) -> torch.Tensor:
     """Dice loss per instance.
 
     Args:
@@ -26,8 +28,9 @@ def binary_dice_loss(logits: torch.Tensor, targets: torch.Tensor, smooth: float 
     return 1 - (numerator + smooth) / (denominator + smooth)
 
 
-def binary_focal_loss(logits: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25,
-                      gamma: float = 2.0) -> torch.Tensor:
+def binary_focal_loss(
+    logits: torch.Tensor, targets: torch.Tensor, alpha: float = 0.25, gamma: float = 2.0
+) -> torch.Tensor:
     """Sigmoid focal loss (RetinaNet) per instance, averaged over pixels.
 
     Args:
@@ -46,21 +49,25 @@ def binary_focal_loss(logits: torch.Tensor, targets: torch.Tensor, alpha: float 
     return loss.mean(-1)
 
 
-def _valid_one_hot(logits: torch.Tensor, target: torch.Tensor,
-                   ignore_index: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _valid_one_hot(
+    logits: torch.Tensor, target: torch.Tensor, ignore_index: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, K, H, W), (B, H, W) -> one-hot (B, K, H, W) float and valid (B, 1, H, W) float."""
     num_classes = logits.shape[1]
     valid = target != ignore_index
     if bool(((target >= num_classes) & valid).any()) or bool(((target < 0) & valid).any()):
-        raise ValueError(f"target labels must lie in [0, {num_classes - 1}] or be {ignore_index}, "
-                         f"got range [{int(target.min())}, {int(target.max())}]")
+        raise ValueError(
+            f"target labels must lie in [0, {num_classes - 1}] or be {ignore_index}, "
+            f"got range [{int(target.min())}, {int(target.max())}]"
+        )
     safe = torch.where(valid, target, torch.zeros_like(target))
     one_hot = F.one_hot(safe, num_classes).permute(0, 3, 1, 2).to(logits.dtype)
     return one_hot, valid.unsqueeze(1).to(logits.dtype)
 
 
-def dense_dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 255,
-                    smooth: float = 1.0) -> torch.Tensor:
+def dense_dice_loss(
+    logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 255, smooth: float = 1.0
+) -> torch.Tensor:
     """Softmax Dice loss averaged over classes, ignoring ``ignore_index`` pixels.
 
     Args:
@@ -77,8 +84,9 @@ def dense_dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: in
     return (1 - (numerator + smooth) / (denominator + smooth)).mean()
 
 
-def dense_focal_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 255,
-                     gamma: float = 2.0) -> torch.Tensor:
+def dense_focal_loss(
+    logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 255, gamma: float = 2.0
+) -> torch.Tensor:
     """Softmax focal loss averaged over non-ignored pixels (0 when every pixel is ignored).
 
     Args:

@@ -42,7 +42,9 @@ class PyramidDecoder(nn.Module):
         )
         self.channels = channels
 
-    def forward(self, features: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def forward(
+        self, features: list[torch.Tensor]
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Merges encoder features.
 
         Args:
@@ -56,7 +58,8 @@ class PyramidDecoder(nn.Module):
         laterals = [merged]
         for index in range(len(features) - 2, -1, -1):
             merged = self.lateral[index](features[index]) + F.interpolate(
-                merged, scale_factor=2.0, mode="nearest")
+                merged, scale_factor=2.0, mode="nearest"
+            )
             laterals.insert(0, merged)
         levels = [convs(x) for convs, x in zip(self.level_convs, laterals, strict=True)]
         upscaled = [levels[0]] + [
@@ -66,7 +69,10 @@ class PyramidDecoder(nn.Module):
         return levels, upscaled
 
 
-def build_pyramid_decoder(in_channels: list[int], channels: int = 128,
-                          convs_per_level: int = 4) -> PyramidDecoder:
+def build_pyramid_decoder(
+    in_channels: list[int], channels: int = 128, convs_per_level: int = 4
+) -> PyramidDecoder:
     """Builds the decoder pyramid for an encoder with ``in_channels`` at strides 4..32."""
-    return PyramidDecoder(in_channels=in_channels, channels=channels, convs_per_level=convs_per_level)
+    return PyramidDecoder(
+        in_channels=in_channels, channels=channels, convs_per_level=convs_per_level
+    )

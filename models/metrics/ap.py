@@ -12,7 +12,6 @@ import numpy as np
 
 # IoU thresholds of the "vol" metrics (CIHP / MHP protocol): 0.1, 0.2, ..., 0.9.
 THRESHOLDS: tuple[float, ...] = tuple(round(0.1 * k, 1) for k in range(1, 10))
-INDEX_50 = THRESHOLDS.index(0.5)
 
 
 def voc_ap(recall: np.ndarray, precision: np.ndarray) -> float:
@@ -65,13 +64,15 @@ def greedy_true_positives(
     hits = best_iou[:, None] > np.asarray(thresholds)[None, :]  # (D, T)
     if not one_to_one or best_iou.size == 0:
         return hits
-    tp = np.zeros_like(hits)
-    for t in range(hits.shape[1]):
-        candidates = np.flatnonzero(hits[:, t])
-        # First detection (in rank order) claiming each ground truth wins it.
-        _, first = np.unique(best_gt[candidates], return_index=True)
-        tp[candidates[first], t] = True
-    return tp
+    # A detection loses its ground truth at threshold t when an earlier (higher-ranked)
+    # detection with the same best ground truth already passed t, i.e. when the best IoU of
+    # those earlier detections is > t.
+    count = best_iou.size
+    earlier = np.tri(count, count, -1, dtype=bool).T  # earlier[e, d]: e ranks before d
+    same_gt = best_gt[:, None] == best_gt[None, :]
+    claims = np.where(earlier & same_gt, best_iou[:, None], -np.inf)  # (E, D)
+    previous_best = claims.max(axis=0)  # (D,)
+    return hits & ~(previous_best[:, None] > np.asarray(thresholds)[None, :])
 
 
 def average_precision(scores: np.ndarray, tp: np.ndarray, num_gt: int) -> np.ndarray:
@@ -95,3 +96,17 @@ def average_precision(scores: np.ndarray, tp: np.ndarray, num_gt: int) -> np.nda
     recall = tp_cum / float(num_gt)
     precision = tp_cum / np.maximum(tp_cum + fp_cum, np.finfo(np.float64).eps)
     return np.array([voc_ap(recall[:, t], precision[:, t]) for t in range(num_thresholds)])
+
+
+def threshold_index(thresholds: tuple[float, ...], value: float) -> int:
+    """Position of ``value`` in ``thresholds`` (raises ``ValueError`` naming both if absent)."""
+    for i, t in enumerate(thresholds):
+        if abs(t - value) < 1e-9:
+            return i
+    raise ValueError(f"IoU threshold {value} is not among the evaluated thresholds {thresholds}")
+
+
+def json_number(value: float) -> float | None:
+    """A JSON-friendly float: None for nan."""
+    value = float(value)
+    return None if np.isnan(value) else value

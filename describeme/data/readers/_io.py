@@ -33,8 +33,10 @@ def list_images(folder: Path) -> dict[str, Path]:
         if path.suffix.lower() not in IMAGE_EXTENSIONS or not path.is_file():
             continue
         if path.stem in found:
-            raise DataError(f"{folder}: image id '{path.stem}' is ambiguous ({found[path.stem].name} "
-                            f"and {path.name}); keep one file per id")
+            raise DataError(
+                f"{folder}: image id '{path.stem}' is ambiguous ({found[path.stem].name} "
+                f"and {path.name}); keep one file per id"
+            )
         found[path.stem] = path
     return found
 
@@ -57,7 +59,9 @@ def read_image(path: Path) -> np.ndarray:
     the photo would misalign it with its labels.
     """
     data = _read_bytes(path, "image")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if data.size else None
+    image = (
+        cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if data.size else None
+    )
     if image is None:
         raise DataError(f"{path}: cannot decode image (corrupt, empty or not an image file)")
     return image
@@ -86,8 +90,10 @@ def _palette_indices(path: Path, what: str) -> np.ndarray:
 
     with Image.open(path) as image:
         if image.mode != "P":
-            raise DataError(f"{path}: {what} map must be single-channel (mode L, I;16 or P), "
-                            f"got a {image.mode} colour image (a visualisation, not ids?)")
+            raise DataError(
+                f"{path}: {what} map must be single-channel (mode L, I;16 or P), "
+                f"got a {image.mode} colour image (a visualisation, not ids?)"
+            )
         return np.asarray(image, dtype=np.uint8)
 
 
@@ -99,8 +105,10 @@ def read_json(path: Path, what: str) -> Any:
         with path.open(encoding="utf-8") as handle:
             return json.load(handle)
     except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: invalid JSON in {what} file at line {exc.lineno}, "
-                        f"column {exc.colno}: {exc.msg}") from None
+        raise DataError(
+            f"{path}: invalid JSON in {what} file at line {exc.lineno}, "
+            f"column {exc.colno}: {exc.msg}"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot read {what} file: {exc}") from None
 
@@ -114,3 +122,17 @@ def read_id_list(path: Path) -> list[str]:
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot read split file: {exc}") from None
     return [line.strip() for line in lines if line.strip()]
+
+
+def read_coco_json(path: Path, what: str) -> dict[str, Any]:
+    """Reads a COCO annotation file, checking it has ``images`` and ``annotations`` lists."""
+    data = read_json(path, what)
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("images"), list)
+        or not isinstance(data.get("annotations"), list)
+    ):
+        raise DataError(
+            f"{path}: not a COCO annotation file (needs 'images' and 'annotations' lists)"
+        )
+    return data

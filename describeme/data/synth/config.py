@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, model_validator
 
 from describeme.config import StrictModel
@@ -23,13 +25,16 @@ class RangeModel(StrictModel):
 class PeopleConfig(StrictModel):
     """How many people, how tall, how crowded."""
 
-    min: int = Field(0, ge=0)
+    min: Annotated[int, Field(ge=0)] = 0
     # 20+ people in a 512x384 image is already a dense crowd; more only costs time.
-    max: int = Field(12, ge=0, le=250)
+    max: Annotated[int, Field(ge=0, le=250)] = 24
+    # count = min + (max - min + 1) * u**crowd_skew: 4 gives ~5.5 people on average, 12+
+    # in about one image in six and 20+ in one in twenty (crowds are slow to render).
+    crowd_skew: Annotated[float, Field(gt=0, le=20)] = 4.0
     # Person heights in pixels at the configured image height of 384 (scaled with the image).
     height: RangeModel = RangeModel(min=20, max=400)
     # Share of people whose size follows the ground-plane perspective (the rest are random).
-    perspective_fraction: float = Field(0.7, ge=0, le=1)
+    perspective_fraction: Annotated[float, Field(ge=0, le=1)] = 0.7
 
     @model_validator(mode="after")
     def _ordered(self) -> PeopleConfig:
@@ -41,45 +46,45 @@ class PeopleConfig(StrictModel):
 class PoseConfig(StrictModel):
     """Relative weights of pose families (normalised)."""
 
-    walk: float = Field(4.0, ge=0)
-    stand: float = Field(2.0, ge=0)
-    arms_raised: float = Field(1.0, ge=0)
-    arms_crossed: float = Field(1.0, ge=0)
-    sit: float = Field(0.7, ge=0)
-    bend: float = Field(0.7, ge=0)
+    walk: Annotated[float, Field(ge=0)] = 4.0
+    stand: Annotated[float, Field(ge=0)] = 2.0
+    arms_raised: Annotated[float, Field(ge=0)] = 1.0
+    arms_crossed: Annotated[float, Field(ge=0)] = 1.0
+    sit: Annotated[float, Field(ge=0)] = 0.7
+    bend: Annotated[float, Field(ge=0)] = 0.7
 
 
 class OutfitConfig(StrictModel):
     """Probabilities that a person wears or shows each optional item."""
 
-    hat: float = Field(0.25, ge=0, le=1)
-    glove: float = Field(0.12, ge=0, le=1)
-    glasses: float = Field(0.25, ge=0, le=1)
-    face_mask: float = Field(0.12, ge=0, le=1)
-    coat: float = Field(0.3, ge=0, le=1)
-    socks: float = Field(0.3, ge=0, le=1)
-    skirt: float = Field(0.2, ge=0, le=1)
-    scarf_tie: float = Field(0.2, ge=0, le=1)
-    bag: float = Field(0.3, ge=0, le=1)
-    others: float = Field(0.15, ge=0, le=1)
-    facial_hair: float = Field(0.12, ge=0, le=1)
+    hat: Annotated[float, Field(ge=0, le=1)] = 0.25
+    glove: Annotated[float, Field(ge=0, le=1)] = 0.12
+    glasses: Annotated[float, Field(ge=0, le=1)] = 0.25
+    face_mask: Annotated[float, Field(ge=0, le=1)] = 0.12
+    coat: Annotated[float, Field(ge=0, le=1)] = 0.3
+    socks: Annotated[float, Field(ge=0, le=1)] = 0.3
+    skirt: Annotated[float, Field(ge=0, le=1)] = 0.2
+    scarf_tie: Annotated[float, Field(ge=0, le=1)] = 0.2
+    bag: Annotated[float, Field(ge=0, le=1)] = 0.3
+    others: Annotated[float, Field(ge=0, le=1)] = 0.15
+    facial_hair: Annotated[float, Field(ge=0, le=1)] = 0.12
     # Shows torso skin (a tank top or a deep neckline); CCIHP's torso-skin class is rare.
-    torso_skin: float = Field(0.3, ge=0, le=1)
-    bald: float = Field(0.08, ge=0, le=1)
-    long_hair: float = Field(0.4, ge=0, le=1)
+    torso_skin: Annotated[float, Field(ge=0, le=1)] = 0.3
+    bald: Annotated[float, Field(ge=0, le=1)] = 0.08
+    long_hair: Annotated[float, Field(ge=0, le=1)] = 0.4
 
 
 class PhotometricConfig(StrictModel):
     """Image degradations applied after painting (labels are unaffected)."""
 
-    blur: float = Field(0.3, ge=0, le=1)
-    motion_blur: float = Field(0.1, ge=0, le=1)
+    blur: Annotated[float, Field(ge=0, le=1)] = 0.3
+    motion_blur: Annotated[float, Field(ge=0, le=1)] = 0.1
     noise_sigma: RangeModel = RangeModel(min=0.0, max=8.0)
-    jpeg: float = Field(0.4, ge=0, le=1)
+    jpeg: Annotated[float, Field(ge=0, le=1)] = 0.4
     jpeg_quality: RangeModel = RangeModel(min=30, max=95)
-    color_cast: float = Field(0.08, ge=0, le=0.5)
-    light_gradient: float = Field(0.35, ge=0, le=1)
-    shadows: float = Field(0.4, ge=0, le=1)
+    color_cast: Annotated[float, Field(ge=0, le=0.5)] = 0.08
+    light_gradient: Annotated[float, Field(ge=0, le=1)] = 0.35
+    shadows: Annotated[float, Field(ge=0, le=1)] = 0.4
 
 
 class SceneConfig(StrictModel):
@@ -93,11 +98,11 @@ class SceneConfig(StrictModel):
 class VideoConfig(StrictModel):
     """Synthetic video sequences."""
 
-    fps: float = Field(15.0, gt=0, le=120)
-    seconds: float = Field(10.0, gt=0, le=3600)
-    people: int = Field(6, ge=1, le=60)
+    fps: Annotated[float, Field(gt=0, le=120)] = 15.0
+    seconds: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    people: Annotated[int, Field(ge=1, le=60)] = 6
     # Probability that a walker stops for a while (tests lost/recovered tracks and stills).
-    stop: float = Field(0.3, ge=0, le=1)
+    stop: Annotated[float, Field(ge=0, le=1)] = 0.3
     # One person takes a coat off mid-clip when enabled (the describer's change event).
     coat_removal: bool = True
     speed_px_per_s: RangeModel = RangeModel(min=30, max=90)
@@ -106,8 +111,8 @@ class VideoConfig(StrictModel):
 class SynthConfig(StrictModel):
     """All settings of the synthetic scene engine."""
 
-    width: int = Field(512, ge=16, le=8192)
-    height: int = Field(384, ge=16, le=8192)
+    width: Annotated[int, Field(ge=16, le=8192)] = 512
+    height: Annotated[int, Field(ge=16, le=8192)] = 384
     people: PeopleConfig = PeopleConfig()
     poses: PoseConfig = PoseConfig()
     outfit: OutfitConfig = OutfitConfig()
@@ -115,4 +120,4 @@ class SynthConfig(StrictModel):
     scene: SceneConfig = SceneConfig()
     video: VideoConfig = VideoConfig()
     # Quality of the JPEG files written to Images/ (the degradation above is separate).
-    image_quality: int = Field(95, ge=10, le=100)
+    image_quality: Annotated[int, Field(ge=10, le=100)] = 95

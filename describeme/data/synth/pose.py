@@ -37,11 +37,18 @@ class Body:
     def sample(cls, rng: np.random.Generator) -> Body:
         build = rng.uniform(0.85, 1.2)  # slim .. broad
         head = rng.uniform(0.06, 0.075)
-        return cls(head_radius=head, shoulder_half=rng.uniform(0.1, 0.125) * build,
-                   hip_half=rng.uniform(0.07, 0.095) * build, torso=rng.uniform(0.28, 0.31),
-                   neck=rng.uniform(0.03, 0.045), upper_arm=rng.uniform(0.16, 0.18),
-                   forearm=rng.uniform(0.14, 0.16), thigh=rng.uniform(0.23, 0.26),
-                   shin=rng.uniform(0.22, 0.25), girth=rng.uniform(0.1, 0.14) * build)
+        return cls(
+            head_radius=head,
+            shoulder_half=rng.uniform(0.1, 0.125) * build,
+            hip_half=rng.uniform(0.07, 0.095) * build,
+            torso=rng.uniform(0.28, 0.31),
+            neck=rng.uniform(0.03, 0.045),
+            upper_arm=rng.uniform(0.16, 0.18),
+            forearm=rng.uniform(0.14, 0.16),
+            thigh=rng.uniform(0.23, 0.26),
+            shin=rng.uniform(0.22, 0.25),
+            girth=rng.uniform(0.1, 0.14) * build,
+        )
 
 
 @dataclass
@@ -65,25 +72,52 @@ class Pose:
             return walking(phase, stride=float(rng.uniform(0.25, 0.45)))
         j = lambda s: float(rng.normal(0, s))  # noqa: E731 - small random jitter
         if kind == "stand":
-            return cls(kind, thigh=(j(0.08), j(0.08)), knee=(abs(j(0.05)), abs(j(0.05))),
-                       arm=(j(0.15), j(0.15)), abduct=(0.08 + abs(j(0.1)), 0.08 + abs(j(0.1))),
-                       elbow=(abs(j(0.3)), abs(j(0.3))))
+            return cls(
+                kind,
+                thigh=(j(0.08), j(0.08)),
+                knee=(abs(j(0.05)), abs(j(0.05))),
+                arm=(j(0.15), j(0.15)),
+                abduct=(0.08 + abs(j(0.1)), 0.08 + abs(j(0.1))),
+                elbow=(abs(j(0.3)), abs(j(0.3))),
+            )
         if kind == "arms_raised":
             both = rng.random() < 0.6
             up = (float(rng.uniform(2.4, 3.1)), float(rng.uniform(2.4, 3.1)) if both else j(0.2))
-            return cls(kind, thigh=(j(0.05), j(0.05)), arm=up, abduct=(0.3 + j(0.1), 0.3 + j(0.1)),
-                       elbow=(abs(j(0.4)), abs(j(0.4))))
+            return cls(
+                kind,
+                thigh=(j(0.05), j(0.05)),
+                arm=up,
+                abduct=(0.3 + j(0.1), 0.3 + j(0.1)),
+                elbow=(abs(j(0.4)), abs(j(0.4))),
+            )
         if kind == "arms_crossed":
-            return cls(kind, thigh=(j(0.05), j(0.05)), arm=(0.25, 0.25), abduct=(0.05, 0.05),
-                       elbow=(1.9, 1.9), crossed=True)
+            return cls(
+                kind,
+                thigh=(j(0.05), j(0.05)),
+                arm=(0.25, 0.25),
+                abduct=(0.05, 0.05),
+                elbow=(1.9, 1.9),
+                crossed=True,
+            )
         if kind == "sit":
-            return cls(kind, lean=j(0.1), thigh=(1.5 + j(0.1), 1.5 + j(0.1)),
-                       knee=(1.5 + j(0.1), 1.5 + j(0.1)), arm=(0.4 + j(0.2), 0.4 + j(0.2)),
-                       elbow=(0.8 + j(0.2), 0.8 + j(0.2)))
+            return cls(
+                kind,
+                lean=j(0.1),
+                thigh=(1.5 + j(0.1), 1.5 + j(0.1)),
+                knee=(1.5 + j(0.1), 1.5 + j(0.1)),
+                arm=(0.4 + j(0.2), 0.4 + j(0.2)),
+                elbow=(0.8 + j(0.2), 0.8 + j(0.2)),
+            )
         if kind == "bend":
             lean = float(rng.uniform(0.5, 1.2))
-            return cls(kind, lean=lean, thigh=(-0.2, -0.2), knee=(0.2, 0.2),
-                       arm=(lean + 0.2, lean + 0.3), elbow=(0.2, 0.3))
+            return cls(
+                kind,
+                lean=lean,
+                thigh=(-0.2, -0.2),
+                knee=(0.2, 0.2),
+                arm=(lean + 0.2, lean + 0.3),
+                elbow=(0.2, 0.3),
+            )
         raise ValueError(f"unknown pose {kind!r}; expected one of {POSES}")
 
 
@@ -92,9 +126,16 @@ def walking(phase: float, stride: float = 0.35) -> Pose:
     s = np.sin(phase)
     knee_l = 0.15 + 0.45 * max(0.0, -np.sin(phase + 0.9))
     knee_r = 0.15 + 0.45 * max(0.0, np.sin(phase + 0.9))
-    return Pose("walk", phase=phase, lean=0.05, thigh=(stride * s, -stride * s),
-                knee=(knee_l, knee_r), arm=(-0.6 * stride * s, 0.6 * stride * s),
-                abduct=(0.08, 0.08), elbow=(0.2 + 0.2 * max(0, s), 0.2 + 0.2 * max(0, -s)))
+    return Pose(
+        "walk",
+        phase=phase,
+        lean=0.05,
+        thigh=(stride * s, -stride * s),
+        knee=(knee_l, knee_r),
+        arm=(-0.6 * stride * s, 0.6 * stride * s),
+        abduct=(0.08, 0.08),
+        elbow=(0.2 + 0.2 * max(0, s), 0.2 + 0.2 * max(0, -s)),
+    )
 
 
 def joints_3d(body: Body, pose: Pose) -> np.ndarray:
@@ -103,8 +144,9 @@ def joints_3d(body: Body, pose: Pose) -> np.ndarray:
     pelvis = np.array([0.0, body.thigh + body.shin + 0.03, 0.0])
     spine = np.array([0.0, np.cos(pose.lean), np.sin(pose.lean)])
     neck = pelvis + body.torso * spine
-    head = neck + (body.neck + body.head_radius) * np.array([0, np.cos(pose.lean * 0.5),
-                                                              np.sin(pose.lean * 0.5)])
+    head = neck + (body.neck + body.head_radius) * np.array(
+        [0, np.cos(pose.lean * 0.5), np.sin(pose.lean * 0.5)]
+    )
     out[PELVIS], out[NECK], out[HEAD_CENTER] = pelvis, neck, head
     r = body.head_radius
     out[0] = head + [0, -0.1 * r, r]
@@ -113,7 +155,9 @@ def joints_3d(body: Body, pose: Pose) -> np.ndarray:
     for side, sign in ((0, 1.0), (1, -1.0)):  # 0 = left (+x), 1 = right
         shoulder = neck + [sign * body.shoulder_half, -0.02, 0]
         flex, abd = pose.arm[side], pose.abduct[side]
-        upper = np.array([sign * np.sin(abd), -np.cos(abd) * np.cos(flex), np.cos(abd) * np.sin(flex)])
+        upper = np.array(
+            [sign * np.sin(abd), -np.cos(abd) * np.cos(flex), np.cos(abd) * np.sin(flex)]
+        )
         elbow = shoulder + body.upper_arm * upper
         if pose.crossed:  # forearm across the chest towards the other side
             fore = np.array([-sign * 0.85, 0.35, 0.4])
@@ -133,8 +177,9 @@ def joints_3d(body: Body, pose: Pose) -> np.ndarray:
     return out
 
 
-def project(joints: np.ndarray, yaw_deg: float, foot_xy: tuple[float, float],
-            height_px: float) -> tuple[np.ndarray, np.ndarray]:
+def project(
+    joints: np.ndarray, yaw_deg: float, foot_xy: tuple[float, float], height_px: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Projects (J, 3) joints for a view; returns (J, 2) pixel xy and (J,) depth to camera.
 
     Depth grows towards the camera, in person heights.

@@ -13,7 +13,9 @@ COMMANDS = ["data", "train", "eval", "export", "run", "ingest", "search", "serve
 def describeme(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "describeme.cli.main", *args],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PATH": "/usr/bin:/bin", "COLUMNS": "120", "OMP_NUM_THREADS": "1"},
     )
 

@@ -52,8 +52,9 @@ def test_file_values_and_overrides(tmp_path: Path) -> None:
         ("epochs: [1\n", [], r"train\.yaml: line \d+, column \d+: invalid YAML"),
     ],
 )
-def test_errors_name_file_key_and_type(tmp_path: Path, text: str, overrides: list[str],
-                                       message: str) -> None:
+def test_errors_name_file_key_and_type(
+    tmp_path: Path, text: str, overrides: list[str], message: str
+) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(write(tmp_path, text), Train, overrides=overrides)
 
@@ -71,7 +72,10 @@ def test_bad_override_syntax(bad: str) -> None:
 
 def test_override_values_are_yaml_scalars() -> None:
     assert parse_overrides(["a.b=[1, 2]", "c=null", "d=hello"]) == {
-        "a": {"b": [1, 2]}, "c": None, "d": "hello"}
+        "a": {"b": [1, 2]},
+        "c": None,
+        "d": "hello",
+    }
 
 
 def test_dump_round_trips(tmp_path: Path) -> None:

@@ -15,8 +15,16 @@ HEAVY = ("ray", "av", "redis")
 
 @pytest.mark.parametrize(
     "module",
-    ["describeme", "describeme.labels", "describeme.types", "describeme.messages",
-     "describeme.config", "describeme.models", "describeme.operators", "describeme.data"],
+    [
+        "describeme",
+        "describeme.labels",
+        "describeme.types",
+        "describeme.messages",
+        "describeme.config",
+        "describeme.models",
+        "describeme.operators",
+        "describeme.data",
+    ],
 )
 def test_module_does_not_import_heavy_dependencies(module: str) -> None:
     code = (
@@ -24,14 +32,20 @@ def test_module_does_not_import_heavy_dependencies(module: str) -> None:
         f"bad = [m for m in {HEAVY!r} if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", f"{module} imported {result.stdout.strip()}"
 
 
 def test_root_package_does_not_import_torch() -> None:
-    code = "import sys, describeme, describeme.labels, describeme.types; print('torch' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys, describeme, describeme.labels, describeme.types; print('torch' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert result.stdout.strip() == "False"
 
 

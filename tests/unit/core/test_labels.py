@@ -34,8 +34,16 @@ def test_description_groups_cover_every_characterized_part_once() -> None:
     assert sorted(grouped) == sorted(labels.CHARACTERIZED_PARTS)
 
 
-@pytest.mark.parametrize(("cihp", "ccihp"), [(0, 0), (4, labels.GLASSES), (6, labels.UPPER_CLOTHES),
-                                             (11, labels.SCARF_TIE), (19, labels.RIGHT_SHOE)])
+@pytest.mark.parametrize(
+    ("cihp", "ccihp"),
+    [
+        (0, 0),
+        (4, labels.GLASSES),
+        (6, labels.UPPER_CLOTHES),
+        (11, labels.SCARF_TIE),
+        (19, labels.RIGHT_SHOE),
+    ],
+)
 def test_cihp_mapping(cihp: int, ccihp: int) -> None:
     assert labels.cihp_to_ccihp_lut()[cihp] == ccihp
 
@@ -70,15 +78,21 @@ def test_skeleton_and_tree_reference_valid_keypoints() -> None:
     assert len(labels.KEYPOINT_SIGMAS) == 17
 
 
-@pytest.mark.parametrize(("kind", "value", "expected"), [("color", "red", 5), ("size", 2, 2),
-                                                         ("pattern", "letters", 4)])
+@pytest.mark.parametrize(
+    ("kind", "value", "expected"), [("color", "red", 5), ("size", 2, 2), ("pattern", "letters", 4)]
+)
 def test_characteristic_id(kind: str, value: int | str, expected: int) -> None:
     assert labels.characteristic_id(kind, value) == expected
 
 
-@pytest.mark.parametrize(("kind", "value", "message"), [("color", "teal", "unknown color name"),
-                                                        ("size", 9, "out of range"),
-                                                        ("shape", 1, "unknown characteristic")])
+@pytest.mark.parametrize(
+    ("kind", "value", "message"),
+    [
+        ("color", "teal", "unknown color name"),
+        ("size", 9, "out of range"),
+        ("shape", 1, "unknown characteristic"),
+    ],
+)
 def test_characteristic_id_errors(kind: str, value: int | str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         labels.characteristic_id(kind, value)

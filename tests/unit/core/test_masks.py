@@ -32,7 +32,9 @@ def test_crop_box_is_tight_and_offset_applies() -> None:
     mask = RunLengthMask.from_full(full)
     assert mask.box == (10, 5, 14, 9)
     assert mask.crop_shape == (4, 4)
-    shifted = RunLengthMask.encode(full[5:9, 10:14], offset=(10, 5), image_size=(20, 30), crop=False)
+    shifted = RunLengthMask.encode(
+        full[5:9, 10:14], offset=(10, 5), image_size=(20, 30), crop=False
+    )
     assert shifted == mask
 
 
@@ -54,12 +56,33 @@ def test_boolean_mask_encodes_as_ones() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        (dict(box=(0, 0, 3, 3), image_size=(2, 2), values=np.zeros(1, np.uint8),
-              lengths=np.array([9], np.uint32)), "not inside image"),
-        (dict(box=(0, 0, 2, 2), image_size=(2, 2), values=np.zeros(2, np.uint8),
-              lengths=np.array([4], np.uint32)), "equal-length"),
-        (dict(box=(0, 0, 2, 2), image_size=(2, 2), values=np.zeros(1, np.uint8),
-              lengths=np.array([3], np.uint32)), "expected crop area 4"),
+        (
+            dict(
+                box=(0, 0, 3, 3),
+                image_size=(2, 2),
+                values=np.zeros(1, np.uint8),
+                lengths=np.array([9], np.uint32),
+            ),
+            "not inside image",
+        ),
+        (
+            dict(
+                box=(0, 0, 2, 2),
+                image_size=(2, 2),
+                values=np.zeros(2, np.uint8),
+                lengths=np.array([4], np.uint32),
+            ),
+            "equal-length",
+        ),
+        (
+            dict(
+                box=(0, 0, 2, 2),
+                image_size=(2, 2),
+                values=np.zeros(1, np.uint8),
+                lengths=np.array([3], np.uint32),
+            ),
+            "expected crop area 4",
+        ),
     ],
 )
 def test_invalid_masks_raise(kwargs: dict, message: str) -> None:

@@ -16,9 +16,21 @@ ROOT = Path(__file__).resolve().parents[3]
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(out), str(ROOT)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     (path,) = out.glob("describeme-*.whl")
@@ -31,23 +43,45 @@ def test_wheel_contains_remapped_packages_and_assets(wheel: Path) -> None:
         assert f"describeme/{package}/__init__.py" in names
         assert not any(n.startswith(f"{package}/") for n in names), f"stray top-level {package}/"
     assert "describeme/labels.py" in names
+    assert "describeme/assets/sample.mp4" in names  # `describeme run` with no argument needs it
     assert not any(n.startswith("tests/") for n in names)
 
 
 def test_wheel_imports_subpackages(wheel: Path, tmp_path: Path) -> None:
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
-        check=True, capture_output=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     code = (
         "import describeme.pipeline, describeme.operators, describeme.models, describeme.labels\n"
         "print(describeme.models.__file__)"
     )
     result = subprocess.run(
-        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r}); "
-         + "import site; [sys.path.append(p) for p in site.getsitepackages()]\n" + code],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            f"import sys; sys.path.insert(0, {str(target)!r}); "
+            + "import site; [sys.path.append(p) for p in site.getsitepackages()]\n"
+            + code,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().startswith(str(target))

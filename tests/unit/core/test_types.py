@@ -41,7 +41,11 @@ def test_defaults_and_dtypes() -> None:
     [
         ("xyxy", np.zeros((2, 3)), r"xyxy must have shape \(N, 4\), got \(2, 3\)"),
         ("score", np.zeros(3), r"score must have shape \(2,\), got \(3,\)"),
-        ("keypoints", np.zeros((2, 16, 3)), r"keypoints must have shape \(2, 17, 3\), got \(2, 16, 3\)"),
+        (
+            "keypoints",
+            np.zeros((2, 16, 3)),
+            r"keypoints must have shape \(2, 17, 3\), got \(2, 16, 3\)",
+        ),
         ("color", np.zeros((2, 22, 12)), r"color must have shape \(2, 22, 13\)"),
         ("track_id", np.zeros(1), r"track_id must have shape \(2,\)"),
     ],
@@ -55,14 +59,25 @@ def test_shape_errors_name_expected_and_actual(field: str, value: np.ndarray, me
 
 def test_mask_count_and_type_are_checked() -> None:
     with pytest.raises(ValueError, match="must hold 2 masks, got 1"):
-        Persons(xyxy=np.zeros((2, 4)), score=np.zeros(2), masks=[RunLengthMask.from_full(np.ones((2, 2)))])
+        Persons(
+            xyxy=np.zeros((2, 4)),
+            score=np.zeros(2),
+            masks=[RunLengthMask.from_full(np.ones((2, 2)))],
+        )
     with pytest.raises(TypeError, match="expected RunLengthMask"):
         Persons(xyxy=np.zeros((1, 4)), score=np.zeros(1), masks=[np.ones((2, 2))])
 
 
 @pytest.mark.parametrize(
     "index",
-    [1, -1, slice(0, 2), [2, 0], np.array([True, False, True, False]), np.array([], dtype=np.int64)],
+    [
+        1,
+        -1,
+        slice(0, 2),
+        [2, 0],
+        np.array([True, False, True, False]),
+        np.array([], dtype=np.int64),
+    ],
     ids=["int", "negative", "slice", "list", "bool", "empty"],
 )
 def test_indexing_selects_all_fields_consistently(index: object) -> None:

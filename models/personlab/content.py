@@ -1,0 +1,90 @@
+"""Content-region maps of one image and source-frame person masks, for the postprocess.
+
+The content region is the part of the letterboxed model input that holds the source frame;
+maps are bilinearly upsampled to it (as HPTR's postprocess does, with HPTR's helpers), and
+person label maps go from it to the source frame by nearest neighbour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from describeme.geometry import Letterbox
+from describeme.masks import RunLengthMask
+from describeme.models.hptr.postprocess import _content_box, _sigmoid, _upsample_crop
+
+CHARACTERISTIC_HEADS = ("color", "size", "pattern")
+
+
+@dataclass
+class ContentMaps:
+    """One image's semantic maps over the letterboxed content region (h, w).
+
+    Attributes:
+        segmentation: (h, w) person probability.
+        part_logits: (h, w, 22) attribute logits.
+        part_map: (h, w) uint8 foreground argmax part.
+        heads: color/size/pattern logits, (h, w, C) each.
+        content_shape: (h, w); source_size: (height, width) of the source frame.
+    """
+
+    segmentation: np.ndarray
+    part_logits: np.ndarray
+    part_map: np.ndarray
+    heads: dict[str, np.ndarray]
+    content_shape: tuple[int, int]
+    source_size: tuple[int, int]
+
+
+def content_maps(outputs: Mapping[str, np.ndarray], letterbox: Letterbox) -> ContentMaps:
+    """Upsamples the segmentation and semantic heads to the content region."""
+    content = _content_box(letterbox)
+    part_logits = _upsample_crop(outputs["attribute"], letterbox, content)
+    return ContentMaps(
+        segmentation=_sigmoid(_upsample_crop(outputs["segmentation"], letterbox, content))[..., 0],
+        part_logits=part_logits,
+        part_map=part_logits[..., 1:].argmax(-1).astype(np.uint8) + 1,  # as argmax of softmax
+        heads={n: _upsample_crop(outputs[n], letterbox, content) for n in CHARACTERISTIC_HEADS},
+        content_shape=part_logits.shape[:2],
+        source_size=letterbox.source_size,
+    )
+
+
+def source_mask(
+    labels: np.ndarray,
+    origin: tuple[int, int],
+    content_shape: tuple[int, int],
+    source_size: tuple[int, int],
+) -> RunLengthMask:
+    """A content-region label crop -> source-frame :class:`RunLengthMask`.
+
+    Nearest neighbour: each source pixel takes the content pixel under its centre; only the
+    source pixels whose centres fall in the crop are computed.
+
+    Args:
+        labels: (h_j, w_j) uint8 crop of the content-region label map.
+        origin: (row, col) of the crop in the content region.
+        content_shape: (h, w) of the content region.
+        source_size: (height, width) of the source frame.
+    """
+    (source_h, source_w), (height, width) = source_size, content_shape
+    ratio_y, ratio_x = height / source_h, width / source_w
+
+    def source_range(start: int, stop: int, ratio: float, limit: int) -> np.ndarray:
+        first = max(int(np.floor(start / ratio - 0.5)), 0)
+        last = min(int(np.ceil(stop / ratio + 0.5)), limit)
+        positions = np.arange(first, last)
+        content = ((positions + 0.5) * ratio).astype(np.int64)
+        return positions[(content >= start) & (content < stop)]
+
+    rows = source_range(origin[0], origin[0] + labels.shape[0], ratio_y, source_h)
+    cols = source_range(origin[1], origin[1] + labels.shape[1], ratio_x, source_w)
+    if rows.size == 0 or cols.size == 0:
+        return RunLengthMask.encode(np.zeros((0, 0), np.uint8), (0, 0), source_size)
+    src_rows = ((rows + 0.5) * ratio_y).astype(np.int64) - origin[0]
+    src_cols = ((cols + 0.5) * ratio_x).astype(np.int64) - origin[1]
+    crop = labels[src_rows[:, None], src_cols[None, :]]
+    return RunLengthMask.encode(crop, (int(cols[0]), int(rows[0])), source_size)

@@ -1,0 +1,222 @@
+"""Models by bundled name or checkpoint path: ``load_model``, ``load_parser``, ``load_predictor``.
+
+``--model`` everywhere takes a checkpoint path (``.pt`` from ``describeme train``; an
+``.onnx`` from ``describeme export`` for the onnxruntime/tensorrt backends) or a bundled
+model's name (``hptr``, ``personlab``). Bundled weights live in ``$DESCRIBEME_MODELS_DIR``
+(default: the package's ``assets/models``) as ``<name>.pt``; none ships yet, and asking for a
+bundled name without its file is a clear error, never random weights.
+
+Example::
+
+    from describeme.models.registry import load_parser, load_predictor
+    parser = load_parser("runs/tiny/last.pt", backend="onnxruntime")
+    persons = parser.parse([frame_bgr])                     # list[Persons]
+    predict = load_predictor("runs/tiny/last.pt")          # describeme eval --model
+    prediction = predict(sample, sample.image_id)          # metrics.Prediction
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from torch import nn
+
+from describeme.errors import DataError, DescribemeError
+from describeme.models.checkpoint import load_checkpoint
+from describeme.models.inference import Parser, Predictor
+
+log = logging.getLogger(__name__)
+
+BUNDLED_MODELS = ("hptr", "personlab")
+MODELS_DIR_ENV = "DESCRIBEME_MODELS_DIR"
+ParserFactory = Callable[[Any, Mapping[str, Any], "tuple[int, int] | None"], Parser]
+
+
+class NoBundledModelError(DescribemeError):
+    """A bundled model name was given but its weights file is not installed."""
+
+
+def models_dir() -> Path:
+    """Folder of bundled weights: ``$DESCRIBEME_MODELS_DIR`` or the package's assets/models."""
+    configured = os.environ.get(MODELS_DIR_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    from importlib import resources
+
+    return Path(str(resources.files("describeme"))) / "assets" / "models"
+
+
+def resolve_model_path(name_or_path: str | Path) -> Path:
+    """The checkpoint file behind ``--model``.
+
+    Raises:
+        NoBundledModelError: a bundled name whose weights are not installed.
+        DataError: neither an existing file nor a bundled name.
+    """
+    text = str(name_or_path)
+    if text in BUNDLED_MODELS:
+        path = models_dir() / f"{text}.pt"
+        if not path.is_file():
+            raise NoBundledModelError(
+                f"no trained '{text}' model is bundled with this version (looked for {path}); "
+                "pass --model PATH to a checkpoint written by 'describeme train', or set "
+                f"{MODELS_DIR_ENV} to a folder holding {text}.pt"
+            )
+        return path
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path
+    if path.exists():
+        raise DataError(f"--model {text}: is a directory; pass the checkpoint file inside it")
+    raise DataError(
+        f"--model {text!r}: no such checkpoint file, and not a bundled model name "
+        f"({', '.join(BUNDLED_MODELS)})"
+    )
+
+
+def load_model(
+    name_or_path: str | Path, *, expected_model: str | None = None, device: str = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuilds a model from a checkpoint or bundled name: ``(model in eval mode, meta)``.
+
+    ``meta`` holds ``model_name``, ``model_args``, ``config``, ``metrics`` and
+    ``training_state``. ``expected_model`` (e.g. "hptr") rejects other models clearly.
+    """
+    path = resolve_model_path(name_or_path)
+    if path.suffix == ".onnx":
+        raise DataError(
+            f"{path}: is an exported ONNX graph; load_model needs a checkpoint (.pt). Use "
+            "load_parser(..., backend='onnxruntime') to run it"
+        )
+    return load_checkpoint(path, expected_model=expected_model, map_location=device)
+
+
+def hptr_config_from_meta(meta: Mapping[str, Any]) -> Any:
+    """The HPTR config saved with a checkpoint (a train config's ``model`` section or a
+    model config itself); defaults when the checkpoint carries none."""
+    from describeme.models.hptr.config import HPTRConfig
+
+    config = meta.get("config") or {}
+    if isinstance(config, str):
+        config = json.loads(config)
+    candidate = config.get("model") if isinstance(config.get("model"), Mapping) else config
+    if isinstance(candidate, Mapping) and candidate.get("name") == "hptr":
+        try:
+            return HPTRConfig.model_validate(dict(candidate))
+        except ValidationError as exc:
+            log.warning("checkpoint config is not a valid HPTR config (%s); using defaults",
+                        str(exc).splitlines()[0])  # fmt: skip
+    return HPTRConfig()
+
+
+def _hptr_parser(backend: Any, meta: Mapping[str, Any], size: tuple[int, int] | None) -> Parser:
+    from describeme.models.hptr.config import build_postprocessor_from_config
+
+    config = hptr_config_from_meta(meta)
+    return Parser(
+        backend=backend,
+        postprocess=build_postprocessor_from_config(config),
+        input_size=tuple(size) if size is not None else tuple(config.input_size),
+        model_name="hptr",
+    )
+
+
+# Checkpoint model name -> factory(backend, meta, size) building its Parser.
+PARSER_FACTORIES: dict[str, ParserFactory] = {"hptr": _hptr_parser}
+
+
+def register_parser(model_name: str, factory: ParserFactory) -> None:
+    """Lets another model (e.g. PersonLab) provide its Parser factory."""
+    PARSER_FACTORIES[model_name] = factory
+
+
+def load_parser(
+    name_or_path: str | Path,
+    *,
+    backend: str = "torch",
+    size: tuple[int, int] | None = None,
+    device: str = "cpu",
+    precision: str = "fp32",
+    **options: Any,
+) -> Parser:
+    """A :class:`Parser` (``parse(frames) -> list[Persons]``) for a checkpoint or bundled name.
+
+    Args:
+        name_or_path: ``.pt`` checkpoint, ``.onnx`` graph (onnxruntime/tensorrt), or a name.
+        backend: "torch", "onnxruntime" or "tensorrt" (an ``.onnx`` file with "torch" runs
+            on onnxruntime).
+        size: (height, width) model input; default the checkpoint config's ``input_size``.
+        device, precision, options: passed to ``build_backend``.
+    """
+    from describeme.models.runtime import build_backend
+
+    path = resolve_model_path(name_or_path)
+    if path.suffix == ".onnx":
+        meta, fixed = _onnx_meta(path)
+        if fixed is not None and size is not None and tuple(size) != fixed:
+            raise ValueError(f"{path}: graph input is fixed at {fixed}, got size={tuple(size)}")
+        size = size if size is not None else fixed
+        if backend == "torch":  # a graph cannot run in eager torch: its natural engine
+            log.info("%s is an ONNX graph: running it with onnxruntime", path)
+            backend = "onnxruntime"
+        factory = _parser_factory(path, meta)
+        engine = build_backend(backend, path, device, precision, **options)
+    else:
+        model, meta = load_checkpoint(path)
+        factory = _parser_factory(path, meta)
+        engine = build_backend(backend, model, device, precision, **options)
+    return factory(engine, meta, None if size is None else (int(size[0]), int(size[1])))
+
+
+def _parser_factory(path: Path, meta: Mapping[str, Any]) -> ParserFactory:
+    name = str(meta.get("model_name", ""))
+    factory = PARSER_FACTORIES.get(name)
+    if factory is None:
+        raise DataError(
+            f"{path}: holds a '{name}' model, which has no parser in this version "
+            f"(parsers exist for: {', '.join(sorted(PARSER_FACTORIES))})"
+        )
+    return factory
+
+
+def load_predictor(
+    name_or_path: str | Path,
+    *,
+    backend: str = "torch",
+    size: tuple[int, int] | None = None,
+    device: str = "cpu",
+    **options: Any,
+) -> Predictor:
+    """``predict(sample, image_id) -> Prediction`` for ``describeme eval --model``."""
+    return Predictor(load_parser(name_or_path, backend=backend, size=size, device=device,
+                                 **options))  # fmt: skip
+
+
+def parser_from_model(model: nn.Module, config: Any, *, device: str = "cpu") -> Parser:
+    """A torch-backend :class:`Parser` around an in-memory HPTR (evaluation during training)."""
+    from describeme.models.runtime.torch_backend import TorchBackend
+
+    meta = {"model_name": getattr(model, "model_name", "hptr"),
+            "config": config.model_dump(mode="json")}  # fmt: skip
+    return _hptr_parser(TorchBackend(model=model, device=device), meta, None)
+
+
+def _onnx_meta(path: Path) -> tuple[dict[str, Any], tuple[int, int] | None]:
+    """(meta, fixed input size or None) from an exported graph's metadata."""
+    import onnx
+
+    try:
+        props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False)
+                 .metadata_props}  # fmt: skip
+    except Exception as exc:  # onnx raises DecodeError and friends with no common base
+        raise DataError(f"{path}: cannot read the ONNX graph ({type(exc).__name__})") from None
+    dynamic = json.loads(props.get("dynamic_size", "true"))
+    size = tuple(json.loads(props["input_size"])) if "input_size" in props else None
+    meta = {"model_name": props.get("model_name", ""), "config": props.get("config", "{}")}
+    return meta, (None if dynamic or size is None else (int(size[0]), int(size[1])))

@@ -1,0 +1,485 @@
+"""Retrieval: parsed constraints -> escaped RediSearch queries -> ranked, explained hits.
+
+Each constraint becomes *atoms*, one checkable condition each: a positive constraint gives
+one atom per characteristic it fixes (``@upper_clothes_color:{red}``) or, with none, a presence
+atom (``@parts:{upper_clothes}``); a negated constraint is one atom (``-(@hat_color:{red})``).
+Every value passes through :func:`describeme.operators.store.build_tag_clause`, and field
+names and numbers are generated here, so user text never reaches the query syntax.
+
+Ranking, in tiers:
+
+1. strict: every atom holds (one ``FT.AGGREGATE``);
+2. relaxed: for each set of failed atoms (one failed atom, then two, ...), a query that keeps
+   the other atoms and requires the failed ones to fail. The tiers are disjoint, so each
+   track is scored once, and a person with one wrong attribute is found just below the
+   strict hits. Levels run until the page is full or ``MAX_RELAXED_QUERIES`` is spent, then
+   one "any atom" query (scored in Python) catches the rest.
+
+Within a tier RediSearch computes the score itself, ``sum(weight * stored confidence)`` over
+the atoms that hold (a negation that holds counts its full weight), divided by the total
+weight, and keeps the tier's best ``offset + limit`` (all a tier can add to the page; with
+vector re-ranking, ``max_candidates``). A tier whose kept atoms are all negations scores the
+same for every track and runs as a cheaper ``FT.SEARCH``. Hits sort by (failed weight, -score); with
+unknown query words, the cosine similarity of the query's embedding to the stored description
+vector adds ``vector_weight`` at most, as a tie-breaker.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from describeme.operators import embedding
+from describeme.operators.query import Constraint, Filters, ParsedQuery, parse_query
+from describeme.operators.store import (
+    TAG_SEPARATOR,
+    TrackStore,
+    build_tag_clause,
+    parse_track,
+    part_field,
+    tag_safe,
+)
+
+__all__ = ["Atom", "SearchHit", "SearchResult", "build_atoms", "build_filter_clause",
+           "build_query", "search_tracks"]  # fmt: skip
+
+log = logging.getLogger(__name__)
+
+MAX_LIMIT = 100  # one page; more is pagination's job
+MAX_OFFSET = 10_000
+MAX_RELAXED_QUERIES = 32  # relaxed tier queries per search (pipelined in one round trip/level)
+DEFAULT_MAX_CANDIDATES = 50  # tracks per tier query when re-ranking by vector (a tie-breaker)
+
+
+@dataclass(frozen=True)
+class Atom:
+    """One condition of a constraint.
+
+    Attributes:
+        label: human-readable, e.g. ``upper-clothes color=red`` or ``NOT hat``.
+        clause: escaped RediSearch clause that holds when the atom holds.
+        fail_clause: escaped clause that holds when the atom fails.
+        conf_field: numeric field whose value scores a holding atom (None: full weight).
+        weight: the constraint's weight.
+        checks: (field, value) pairs that all hold when the positive condition holds
+            (field ``parts`` tests a group's presence), for scoring documents in Python.
+        negated: the atom holds when the checks do *not* all hold.
+    """
+
+    label: str
+    clause: str
+    fail_clause: str
+    conf_field: str | None
+    weight: float
+    checks: tuple[tuple[str, str], ...]
+    negated: bool = False
+
+    def holds(self, doc: dict[str, Any]) -> bool:
+        """Whether the atom holds for a document's fields (str keys, bytes or str values)."""
+        parts = set(_text(doc.get("parts", b"")).split(TAG_SEPARATOR))
+        positive = all(value in parts if name == "parts" else _text(doc.get(name, b"")) == value
+                       for name, value in self.checks)  # fmt: skip
+        return positive != self.negated
+
+
+def _positive_clauses(constraint: Constraint) -> list[tuple[str, str, str, tuple[str, str]]]:
+    """(label, clause, conf_field, check) for each condition of ``constraint``."""
+    part = constraint.part
+    if not constraint.attributes:
+        tag = part.replace("-", "_")
+        return [
+            (part, build_tag_clause("parts", [tag]), part_field(part, "presence"), ("parts", tag))
+        ]
+    return [(f"{part} {kind}={value}", build_tag_clause(part_field(part, kind), [value]),
+             part_field(part, f"{kind}_conf"), (part_field(part, kind), value))
+            for kind, value in constraint.attributes.items()]  # fmt: skip
+
+
+def build_atoms(constraints: Sequence[Constraint]) -> list[Atom]:
+    """The atoms of all constraints, in order (see the module docstring)."""
+    atoms: list[Atom] = []
+    for constraint in constraints:
+        clauses = _positive_clauses(constraint)
+        if constraint.negated:
+            inner = " ".join(c[1] for c in clauses)
+            atoms.append(
+                Atom(
+                    constraint.describe(),
+                    f"-({inner})",
+                    f"({inner})",
+                    None,
+                    constraint.weight,
+                    tuple(c[3] for c in clauses),
+                    True,
+                )
+            )
+            continue
+        for label, clause, conf, check in clauses:
+            atoms.append(Atom(label, clause, f"-{clause}", conf, constraint.weight, (check,)))
+    return atoms
+
+
+def build_filter_clause(filters: Filters) -> str:
+    """Escaped camera and time clauses ("" when the filters are empty)."""
+    clauses = []
+    if filters.cameras:
+        clauses.append(build_tag_clause("stream", [tag_safe(c) for c in filters.cameras]))
+    if filters.since is not None:
+        clauses.append(f"@last_seen_time:[{float(filters.since)!r} +inf]")
+    if filters.until is not None:
+        clauses.append(f"@first_seen_time:[-inf {float(filters.until)!r}]")
+    return " ".join(clauses)
+
+
+def build_query(atoms: Sequence[Atom], failed: Sequence[int], filters: Filters) -> str:
+    """The query of one tier: atoms not in ``failed`` hold, those in ``failed`` fail."""
+    failed_set = set(failed)
+    parts = [a.fail_clause if i in failed_set else a.clause for i, a in enumerate(atoms)]
+    text = " ".join([build_filter_clause(filters), *parts]).strip()
+    return text or "*"
+
+
+@dataclass
+class SearchHit:
+    """One ranked track. ``track`` is :func:`parse_track` output without the vector."""
+
+    track: dict[str, Any]
+    key: str
+    score: float
+    strict: bool
+    matched: list[str]
+    failed: list[str]
+    similarity: float | None = None
+
+    def to_dict(self, thumbnails: bool = True) -> dict[str, Any]:
+        track = {k: v for k, v in self.track.items() if k not in ("thumbnail", "vector")}
+        thumb = self.track.get("thumbnail")
+        out = {
+            **track,
+            "key": self.key,
+            "score": round(self.score, 6),
+            "strict": self.strict,
+            "matched": self.matched,
+            "failed": self.failed,
+            "similarity": self.similarity,
+        }
+        if thumbnails:
+            out["thumbnail_jpeg_base64"] = base64.b64encode(thumb).decode() if thumb else None
+        return out
+
+
+@dataclass
+class SearchResult:
+    """Hits of one page plus how they were found."""
+
+    parsed: ParsedQuery
+    hits: list[SearchHit]
+    strict_total: int
+    offset: int
+    limit: int
+    queries: list[str] = field(default_factory=list)
+
+    def to_dict(self, thumbnails: bool = True) -> dict[str, Any]:
+        return {**self.parsed.to_dict(), "strict_total": self.strict_total,
+                "offset": self.offset, "limit": self.limit,
+                "hits": [h.to_dict(thumbnails) for h in self.hits]}  # fmt: skip
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _rows(reply: Any) -> list[dict[str, Any]]:
+    """Rows of an FT.AGGREGATE reply (RESP2 list or RESP3 map) as dicts with str keys."""
+    if isinstance(reply, dict):
+        results = {_text(k): v for k, v in reply.items()}.get("results", [])
+        rows = []
+        for item in results:
+            item = {_text(k): v for k, v in item.items()}
+            attrs = item.get("extra_attributes", {})
+            rows.append({_text(k): v for k, v in attrs.items()})
+        return rows
+    return [{_text(r[i]): r[i + 1] for i in range(0, len(r) - 1, 2)} for r in reply[1:]]
+
+
+def _search_rows(reply: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(id, fields) of an FT.SEARCH reply, RESP2 or RESP3."""
+    if isinstance(reply, dict):
+        out = []
+        for item in {_text(k): v for k, v in reply.items()}.get("results", []):
+            item = {_text(k): v for k, v in item.items()}
+            attrs = {_text(k): v for k, v in item.get("extra_attributes", {}).items()}
+            out.append((_text(item["id"]), attrs))
+        return out
+    return [(_text(reply[i]), {_text(k): v for k, v in zip(reply[i + 1][::2],
+                                                              reply[i + 1][1::2], strict=True)})
+            for i in range(1, len(reply), 2)]  # fmt: skip
+
+
+def _keys(reply: Any) -> list[str]:
+    """Document ids of an ``FT.SEARCH ... NOCONTENT`` reply, RESP2 or RESP3."""
+    if isinstance(reply, dict):
+        results = {_text(k): v for k, v in reply.items()}.get("results", [])
+        return [_text({_text(k): v for k, v in item.items()}["id"]) for item in results]
+    return [_text(key) for key in reply[1:]]
+
+
+def _total(reply: Any) -> int:
+    if isinstance(reply, dict):
+        return int({_text(k): v for k, v in reply.items()}["total_results"])
+    return int(reply[0])
+
+
+@dataclass
+class _Candidate:
+    key: str
+    failed: tuple[int, ...]
+    score: float
+    similarity: float | None = None
+
+
+class _Searcher:
+    """Runs the tier queries of one search.
+
+    Args:
+        cap: tracks kept per tier query. Hits sort by (failed weight, -score) and every track
+            of a tier shares its failed weight, so a tier's best ``offset + limit`` are all it
+            can contribute to the page; vector re-ranking needs a deeper pool.
+    """
+
+    def __init__(self, store: TrackStore, atoms: list[Atom], filters: Filters, cap: int) -> None:
+        self.store, self.atoms, self.filters, self.cap = store, atoms, filters, cap
+        self.total_weight = sum(a.weight for a in atoms) or 1.0
+        self.queries: list[str] = []
+
+    def tier_command(self, failed: tuple[int, ...]) -> tuple[list[Any], float | None]:
+        """The command of one failed set, and its score when it is the same for every track.
+
+        Atoms with a stored confidence are scored by RediSearch (``FT.AGGREGATE`` ... APPLY
+        ... SORTBY ... MAX); a tier whose kept atoms are all negations has a constant score,
+        and a plain ``FT.SEARCH ... NOCONTENT`` is much cheaper for it.
+        """
+        kept = [a for i, a in enumerate(self.atoms) if i not in failed]
+        query = build_query(self.atoms, failed, self.filters)
+        self.queries.append(query)
+        cap = str(self.cap)
+        loads = sorted({a.conf_field for a in kept if a.conf_field})
+        if not loads:
+            constant = sum(a.weight for a in kept) / self.total_weight
+            return ["FT.SEARCH", self.store.index_name, query, "NOCONTENT", "LIMIT", "0", cap,
+                    "DIALECT", "2"], constant  # fmt: skip
+        terms = [f"{a.weight!r}*@{a.conf_field}" if a.conf_field else repr(a.weight)
+                 for a in kept]  # fmt: skip
+        return ["FT.AGGREGATE", self.store.index_name, query,
+                "LOAD", str(len(loads) + 1), "@__key", *(f"@{f}" for f in loads),
+                "APPLY", " + ".join(terms), "AS", "__score",
+                "SORTBY", "2", "@__score", "DESC", "MAX", cap, "LIMIT", "0", cap,
+                "DIALECT", "2"], None  # fmt: skip
+
+    def run_tier(
+        self, failed_sets: list[tuple[int, ...]], count_strict: bool = False
+    ) -> tuple[list[_Candidate], int | None]:
+        """Runs one level's queries in one round trip (plus the strict count if asked)."""
+        pipe = self.store.client.pipeline(transaction=False)
+        constants = []
+        for failed in failed_sets:
+            args, constant = self.tier_command(failed)
+            pipe.execute_command(*args)
+            constants.append(constant)
+        if count_strict:
+            pipe.execute_command("FT.SEARCH", self.store.index_name,
+                                 build_query(self.atoms, (), self.filters),
+                                 "LIMIT", "0", "0", "DIALECT", "2")  # fmt: skip
+        replies = pipe.execute()
+        out = []
+        for failed, constant, reply in zip(failed_sets, constants, replies, strict=False):
+            if constant is not None:
+                out += [_Candidate(key, failed, constant) for key in _keys(reply)]
+                continue
+            for row in _rows(reply):
+                score = float(_text(row["__score"])) / self.total_weight
+                out.append(_Candidate(_text(row["__key"]), failed, score))
+        return out, _total(replies[-1]) if count_strict else None
+
+    def any_atom(self, seen: set[str], need: int) -> list[_Candidate]:
+        """Tracks meeting at least one positive atom, scored in Python (the last tier).
+
+        RediSearch's default scorer sums over the union's matched clauses, so its top
+        ``need + len(seen)`` are the tracks meeting the most atoms (approximately: rarer
+        values weigh more); the exact failed set and score are then computed here.
+        """
+        positives = [a.clause for a in self.atoms if not a.negated]
+        if not positives:
+            return []
+        where = f"({' | '.join(positives)})"
+        query = f"{build_filter_clause(self.filters)} {where}".strip()
+        self.queries.append(query)
+        fields = sorted(
+            {a.conf_field for a in self.atoms if a.conf_field}
+            | {name for a in self.atoms for name, _ in a.checks} - {"parts"}
+        )
+        pool = str(need + len(seen))
+        reply = self.store.client.execute_command(
+            "FT.SEARCH", self.store.index_name, query, "RETURN", str(len(fields) + 1), "parts",
+            *fields, "LIMIT", "0", pool, "DIALECT", "2")  # fmt: skip
+        out = []
+        for key, doc in _search_rows(reply):
+            if key not in seen:
+                failed, score = self.score_doc(doc)
+                out.append(_Candidate(key, failed, score))
+        return out
+
+    def score_doc(self, doc: dict[str, Any]) -> tuple[tuple[int, ...], float]:
+        """Failed atoms and score of one document's fields (same rule as the server)."""
+        failed, total = [], 0.0
+        for i, atom in enumerate(self.atoms):
+            if not atom.holds(doc):
+                failed.append(i)
+                continue
+            conf = _text(doc.get(atom.conf_field, b"0")) if atom.conf_field else "1"
+            total += atom.weight * float(conf)
+        return tuple(failed), total / self.total_weight
+
+
+def _tiers(atoms: Sequence[Atom]) -> tuple[list[list[tuple[int, ...]]], bool]:
+    """Failed-atom sets by level (0, 1, 2 ...) within the relaxed query budget, and whether
+    the levels cover every track that meets a positive atom. Sets that fail every positive
+    atom are left out: a track that only "has no hat" is no answer to a description."""
+    positive = {i for i, a in enumerate(atoms) if not a.negated}
+    levels: list[list[tuple[int, ...]]] = [[()]]
+    budget = MAX_RELAXED_QUERIES
+    for level in range(1, len(atoms)):
+        combos = [c for c in itertools.combinations(range(len(atoms)), level)
+                  if not positive <= set(c)]  # fmt: skip
+        if len(combos) > budget:
+            return levels, False
+        budget -= len(combos)
+        if combos:
+            levels.append(combos)
+    return levels, True
+
+
+def _check_paging(limit: int, offset: int, max_candidates: int) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be an integer in [1, {MAX_LIMIT}], got {limit!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
+        raise ValueError(f"offset must be an integer in [0, {MAX_OFFSET}], got {offset!r}")
+    if not 1 <= int(max_candidates) <= 10_000:
+        raise ValueError(f"max_candidates must be in [1, 10000], got {max_candidates}")
+
+
+def search_tracks(
+    store: TrackStore,
+    query: str | ParsedQuery,
+    *,
+    limit: int = 10,
+    offset: int = 0,
+    filters: Filters | None = None,
+    use_vector: bool | None = None,
+    vector_weight: float = 0.1,
+    max_candidates: int = DEFAULT_MAX_CANDIDATES,
+) -> SearchResult:
+    """Finds tracks matching a person description, strict matches first.
+
+    Args:
+        store: the track store (its index must exist: :meth:`TrackStore.ensure_index`).
+        query: text (parsed with :func:`parse_query`) or an already parsed query.
+        limit, offset: the page (limit <= MAX_LIMIT).
+        filters: camera/time filters added to those written in the query.
+        use_vector: re-rank by the description embedding; default: when the query has
+            unknown words.
+        vector_weight: the most the similarity adds to a hit's score (scores are in [0, 1]).
+        max_candidates: tracks kept per tier query when re-ranking by vector.
+
+    Returns:
+        the page of hits, each with its score and the constraints it matched and failed.
+
+    Raises:
+        QueryError: the text cannot be searched. ValueError: bad paging arguments.
+    """
+    _check_paging(limit, offset, max_candidates)
+    parsed = parse_query(query) if isinstance(query, str) else query
+    all_filters = parsed.filters.merged(filters) if filters is not None else parsed.filters
+    atoms = build_atoms(parsed.constraints)
+    if not atoms:
+        return _recent_only(store, parsed, all_filters, limit, offset)
+    need = offset + limit
+    vector = use_vector if use_vector is not None else bool(parsed.unknown_words)
+    searcher = _Searcher(store, atoms, all_filters, max(max_candidates, need) if vector else need)
+    found: dict[str, _Candidate] = {}
+    levels, complete = _tiers(atoms)
+    strict_total = 0
+    for level, failed_sets in enumerate(levels):
+        candidates, count = searcher.run_tier(failed_sets, count_strict=level == 0)
+        strict_total = count if count is not None else strict_total
+        for cand in candidates:
+            found.setdefault(cand.key, cand)
+        if len(found) >= need:
+            break
+    else:
+        if not complete:
+            for cand in searcher.any_atom(set(found), searcher.cap):
+                found.setdefault(cand.key, cand)
+    ranked = list(found.values())
+    if vector:
+        _add_similarity(store, ranked, parsed.text, vector_weight)
+    ranked.sort(key=lambda c: (sum(atoms[i].weight for i in c.failed), -c.score, c.key))
+    hits = _fetch_hits(store, ranked[offset:need], atoms)
+    return SearchResult(parsed, hits, strict_total, offset, limit, searcher.queries)
+
+
+def _add_similarity(store: TrackStore, ranked: list[_Candidate], text: str,
+                    weight: float) -> None:  # fmt: skip
+    query_vector = embedding.embed_text(text)
+    pipe = store.client.pipeline(transaction=False)
+    for cand in ranked:
+        pipe.hget(cand.key, "vector")
+    for cand, blob in zip(ranked, pipe.execute(), strict=True):
+        if isinstance(blob, bytes) and len(blob) == embedding.DIM * 4:
+            cand.similarity = float(np.dot(embedding.from_bytes(blob), query_vector))
+            cand.score += weight * max(cand.similarity, 0.0)
+
+
+# The hash fields a hit shows; the vector and the per-part index fields stay in Redis.
+HIT_FIELDS = ("stream_id", "track_id", "frame_index", "num_observations", "pts", "first_seen",
+              "last_seen", "first_seen_time", "last_seen_time", "quality", "updated_at",
+              "final", "sentence", "parts_json", "thumbnail")  # fmt: skip
+
+
+def _fetch_hits(store: TrackStore, page: list[_Candidate], atoms: list[Atom]) -> list[SearchHit]:
+    pipe = store.client.pipeline(transaction=False)
+    for cand in page:
+        pipe.hmget(cand.key, HIT_FIELDS)
+    hits = []
+    for cand, values in zip(page, pipe.execute(), strict=True):
+        fields = {k: v for k, v in zip(HIT_FIELDS, values or (), strict=False) if v is not None}
+        if "track_id" not in fields:  # deleted between the search and the fetch
+            continue
+        track = parse_track(fields)
+        track.pop("vector", None)
+        failed = set(cand.failed)
+        hits.append(SearchHit(
+            track, cand.key, cand.score, not failed,
+            [a.label for i, a in enumerate(atoms) if i not in failed],
+            [a.label for i, a in enumerate(atoms) if i in failed], cand.similarity,
+        ))  # fmt: skip
+    return hits
+
+
+def _recent_only(store: TrackStore, parsed: ParsedQuery, filters: Filters, limit: int,
+                 offset: int) -> SearchResult:  # fmt: skip
+    """A query with filters but no constraints: the most recently seen tracks."""
+    query = build_filter_clause(filters) or "*"
+    reply = store.client.execute_command(
+        "FT.SEARCH", store.index_name, query, "NOCONTENT", "SORTBY", "last_seen_time", "DESC",
+        "LIMIT", str(offset), str(limit), "DIALECT", "2")  # fmt: skip
+    keys = _keys(reply)
+    page = [_Candidate(k, (), 1.0) for k in keys]
+    return SearchResult(parsed, _fetch_hits(store, page, []), _total(reply), offset, limit,
+                        [query])  # fmt: skip

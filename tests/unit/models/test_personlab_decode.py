@@ -1,0 +1,272 @@
+"""PersonLab decoding: Hough voting, peaks, greedy grouping, expected OKS, soft-NMS, embedding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from describeme.labels import KEYPOINT_SIGMAS, KINEMATIC_TREE, NUM_KEYPOINTS
+from describeme.models.personlab.decode import (
+    TRAVERSALS,
+    decode_poses,
+    expected_oks,
+    find_peaks,
+    group_poses,
+    hough_scores,
+    keypoint_soft_nms,
+)
+from describeme.models.personlab.refine import refine_mid_offsets
+from describeme.models.personlab.segment import assign_pixels, embedding_distances
+from describeme.models.personlab.synthetic import box_owners, ideal_outputs, standing_pose
+
+torch.set_num_threads(1)
+STRIDE, RADIUS, SIZE = 8, 20.0, (256, 256)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))
+
+
+def _planted_fields(points: np.ndarray, size=(128, 128), stride=STRIDE, radius=RADIUS):
+    """Disk heatmaps (p = 1) and exact short offsets for one keypoint type at ``points``."""
+    h, w = size[0] // stride, size[1] // stride
+    ys, xs = np.mgrid[:h, :w]
+    cells = np.stack([(xs + 0.5) * stride - 0.5, (ys + 0.5) * stride - 0.5])  # (2, h, w)
+    diff = points[:, :, None, None] - cells[None]  # (P, 2, h, w)
+    dist = np.linalg.norm(diff, axis=1)
+    nearest = dist.argmin(0)
+    inside = dist.min(0) <= radius
+    short = np.take_along_axis(diff, nearest[None, None].repeat(2, 1), 0)[0] * inside
+    return inside[None].astype(np.float64), short[None]
+
+
+@pytest.mark.parametrize("hough_stride", [1, 2])
+@pytest.mark.parametrize(
+    "points",
+    [
+        [(37.3, 52.8)],
+        [(64.0, 64.0)],
+        [(20.71, 90.25), (100.4, 30.6)],
+        [(3.2, 5.9)],  # near the border: part of the disk is outside the image
+    ],
+)
+def test_hough_voting_recovers_planted_keypoints_to_sub_pixel_accuracy(points, hough_stride):
+    planted = np.asarray(points, dtype=np.float64)
+    heat, short = _planted_fields(planted)
+    scores = hough_scores(heat, short, STRIDE, RADIUS, (128, 128), hough_stride)
+    types, xy, _ = find_peaks(scores, 0.01, hough_stride)
+    for point in planted:
+        errors = np.linalg.norm(xy - point, axis=1)
+        assert errors.min() < 0.05, (point, xy)
+    assert len(xy) == len(planted)
+    assert (types == 0).all()
+
+
+def test_hough_scores_are_the_vote_mass_normalised_by_the_disk_area() -> None:
+    heat, short = _planted_fields(np.array([[64.0, 64.0]]))
+    scores = hough_scores(heat * 0.5, short, STRIDE, RADIUS, (128, 128))
+    assert scores.sum() == pytest.approx(0.5 * heat.sum() * STRIDE**2 / (np.pi * RADIUS**2))
+
+
+def test_peaks_below_threshold_are_dropped_and_order_is_by_score() -> None:
+    scores = np.zeros((2, 20, 20))
+    scores[0, 5, 5], scores[1, 10, 12], scores[1, 2, 2] = 0.3, 0.8, 0.005
+    types, xy, values = find_peaks(scores, threshold=0.01)
+    assert types.tolist() == [1, 0]
+    np.testing.assert_allclose(xy, [[12, 10], [5, 5]])
+    np.testing.assert_allclose(values, [0.8, 0.3])
+
+
+def test_no_votes_give_no_peaks_and_no_people() -> None:
+    heat = np.zeros((NUM_KEYPOINTS, 16, 16))
+    short = np.zeros((NUM_KEYPOINTS, 2, 16, 16))
+    mid = np.zeros((32, 2, 16, 16))
+    poses = decode_poses(heat, short, mid, stride=8, radius=RADIUS, input_size=(128, 128))
+    assert len(poses) == 0
+    assert poses.keypoints.shape == (0, NUM_KEYPOINTS, 3)
+
+
+def test_every_seed_type_reaches_every_keypoint_along_the_tree() -> None:
+    undirected = {frozenset(e) for e in KINEMATIC_TREE}
+    for seed, steps in enumerate(TRAVERSALS):
+        reached = {seed} | {target for _, target, _ in steps}
+        assert reached == set(range(NUM_KEYPOINTS))
+        assert all(frozenset((s, t)) in undirected for s, t, _ in steps)
+
+
+def _three_overlapping_people() -> np.ndarray:
+    """Three people whose boxes overlap by more than half, same-type keypoints >= 30 px apart."""
+    return np.stack(
+        [standing_pose(90, 128, 170), standing_pose(125, 140, 170), standing_pose(160, 120, 170)]
+    )
+
+
+def _decode(outputs: dict[str, np.ndarray], nms_radius: float = 10.0):
+    short = torch.from_numpy(outputs["short_offsets"])[None]
+    mid = refine_mid_offsets(torch.from_numpy(outputs["mid_offsets"])[None], short, STRIDE)
+    h, w = outputs["heatmaps"].shape[-2:]
+    return decode_poses(
+        _sigmoid(outputs["heatmaps"].astype(np.float64)),
+        outputs["short_offsets"].reshape(NUM_KEYPOINTS, 2, h, w).astype(np.float64),
+        mid[0].numpy().reshape(32, 2, h, w).astype(np.float64),
+        stride=STRIDE,
+        radius=RADIUS,
+        input_size=SIZE,
+        nms_radius=nms_radius,
+    )
+
+
+def test_greedy_decoding_groups_three_overlapping_people() -> None:
+    people = _three_overlapping_people()
+    outputs = ideal_outputs(people, box_owners(people, SIZE), stride=STRIDE, radius=RADIUS)
+    poses = _decode(outputs)
+    assert len(poses) == 3
+    for decoded in poses.keypoints:
+        errors = np.linalg.norm(decoded[None, :, :2] - people[:, :, :2], axis=-1)  # (3, 17)
+        match = errors.mean(1).argmin()
+        assert errors[match].max() < 0.5  # every keypoint of one person, none of another
+    matched = {np.linalg.norm(d[None, :, :2] - people[:, :, :2], axis=-1).mean(1).argmin()
+               for d in poses.keypoints}  # fmt: skip
+    assert matched == {0, 1, 2}
+    assert (poses.scores > 0.5).all()
+    assert (np.diff(poses.scores) <= 0).all()
+
+
+def test_a_person_with_only_some_keypoints_is_grouped_from_whichever_seed_survives() -> None:
+    # Only the left side and the nose are labelled: a connected part of the kinematic tree.
+    labelled = [0, 1, 3, 5, 7, 9, 11, 13, 15]
+    hidden = [k for k in range(NUM_KEYPOINTS) if k not in labelled]
+    people = _three_overlapping_people()[:1].copy()
+    people[0, hidden, 2] = 0
+    outputs = ideal_outputs(people, box_owners(people, SIZE), stride=STRIDE, radius=RADIUS)
+    poses = _decode(outputs)
+    assert len(poses) == 1
+    errors = np.linalg.norm(poses.keypoints[0, labelled, :2] - people[0, labelled, :2], axis=-1)
+    assert errors.max() < 0.5
+    assert (poses.keypoints[0, labelled, 2] > 0.5).all()
+    assert (poses.keypoints[0, hidden, 2] < 0.2).all()  # unsupported keypoints score low
+
+
+def test_seed_within_nms_radius_of_a_decoded_keypoint_is_rejected() -> None:
+    mid = np.zeros((32, 2, 4, 4))  # every edge points at its own source
+    types = np.array([0, 0, 0])
+    xy = np.array([[10.0, 10.0], [14.0, 10.0], [30.0, 10.0]])
+    people = group_poses(types, xy, mid, stride=8, nms_radius=5.0)
+    assert people.shape == (2, NUM_KEYPOINTS, 2)
+    np.testing.assert_allclose(people[:, 0], [[10, 10], [30, 10]])
+
+
+def test_expected_oks_of_a_perfect_vote_is_the_heatmap_probability() -> None:
+    scores = np.zeros((NUM_KEYPOINTS, 64, 64))
+    scores[:, 30, 30] = 1.0  # every vote exactly on the keypoint
+    keypoints = np.zeros((1, NUM_KEYPOINTS, 2))
+    keypoints[0] = 30.0
+    keypoints[0, 0] = (10.0, 10.0)  # far from its votes: nothing in its disk
+    keypoints[0, 1] = (10.0, 40.0)  # spreads the person's box so its scale is not ~1 px
+    probs = np.full((1, NUM_KEYPOINTS), 0.8)
+    oks = expected_oks(keypoints, probs, scores, radius=5.0)
+    assert oks[0, 0] == 0.0
+    np.testing.assert_allclose(oks[0, 2:], 0.8)
+
+
+def test_expected_oks_falls_with_distance_as_the_coco_kernel() -> None:
+    scores = np.zeros((NUM_KEYPOINTS, 64, 64))
+    scores[:, 30, 33] = 1.0  # votes 3 px to the right of the keypoints
+    keypoints = np.full((1, NUM_KEYPOINTS, 2), 30.0)
+    keypoints[0, 0] = (0.0, 0.0)
+    keypoints[0, 1] = (40.0, 40.0)
+    probs = np.ones((1, NUM_KEYPOINTS))
+    oks = expected_oks(keypoints, probs, scores, radius=5.0)
+    scale2 = 40.0 * 40.0
+    kappa = 2 * np.asarray(KEYPOINT_SIGMAS)
+    expected = np.exp(-9.0 / (2 * scale2 * kappa**2))
+    np.testing.assert_allclose(oks[0, 2:], expected[2:], rtol=1e-9)
+
+
+def test_keypoint_soft_nms_zeroes_keypoints_claimed_by_a_better_person() -> None:
+    keypoints = np.zeros((3, NUM_KEYPOINTS, 2))
+    keypoints[0] = np.arange(NUM_KEYPOINTS)[:, None] * 50.0
+    keypoints[1] = keypoints[0] + 100.0
+    keypoints[1, :5] = keypoints[0, :5] + 3.0  # five keypoints on top of person 0's
+    keypoints[2] = keypoints[0] + 1000.0
+    scores = np.stack([np.full(17, 0.9), np.full(17, 0.8), np.full(17, 0.5)])
+    order, final = keypoint_soft_nms(keypoints, scores, nms_radius=10.0)
+    assert order.tolist() == [0, 1, 2]
+    np.testing.assert_allclose(final, [0.9, 0.8 * 12 / 17, 0.5])
+
+
+def test_duplicate_person_loses_all_its_score() -> None:
+    keypoints = np.random.default_rng(0).random((1, NUM_KEYPOINTS, 2)) * 100
+    keypoints = np.concatenate([keypoints, keypoints + 1.0])
+    scores = np.stack([np.full(17, 0.7), np.full(17, 0.9)])
+    order, final = keypoint_soft_nms(keypoints, scores, nms_radius=5.0)
+    assert order.tolist() == [1, 0]
+    np.testing.assert_allclose(final, [0.9, 0.0])
+
+
+def _two_people_long_fields():
+    """Two people on a 1-row strip of 8 cells; cells 0-3 point at person A's keypoints, 4-7 at
+    B's, and cell 3 points half-way between (ambiguous)."""
+    stride = 8
+    cells_x = (np.arange(8) + 0.5) * stride - 0.5
+    person_a = np.zeros((NUM_KEYPOINTS, 2))
+    person_a[:, 0] = np.linspace(0, 20, NUM_KEYPOINTS)
+    person_b = person_a + [40.0, 0.0]
+    people = np.stack([person_a, person_b])
+    target = np.where(np.arange(8)[:, None, None] < 4, person_a[None], person_b[None])  # (8, K, 2)
+    target[3] = (person_a + person_b) / 2
+    long = np.zeros((NUM_KEYPOINTS, 2, 1, 8))
+    long[:, 0, 0] = (target[..., 0] - cells_x[:, None]).T
+    long[:, 1, 0] = (target[..., 1] - 3.5).T
+    return people, long, stride
+
+
+def test_embedding_distance_is_zero_for_pixels_pointing_at_their_person() -> None:
+    people, long, stride = _two_people_long_fields()
+    weights = np.ones((2, NUM_KEYPOINTS))
+    distances = embedding_distances(long, people, weights, stride)  # (2, 1, 8)
+    np.testing.assert_allclose(distances[0, 0, :3], 0, atol=1e-5)
+    np.testing.assert_allclose(distances[1, 0, 4:], 0, atol=1e-5)
+    # Cell 3 points 20 px from every keypoint of both; the scale is 1 px (a flat 20 x 0 box).
+    np.testing.assert_allclose(distances[:, 0, 3], 20.0, rtol=1e-5)
+    np.testing.assert_allclose(distances[0, 0, 4:], 40.0, rtol=1e-5)
+
+
+def test_embedding_distance_weights_keypoints_and_divides_by_the_person_scale() -> None:
+    people, long, stride = _two_people_long_fields()
+    people = people.copy()
+    people[:, -1, 1] += 10.0  # box 20 x 10 px -> scale sqrt(200)
+    long[-1, 1] += 10.0  # cells keep pointing at the moved keypoint
+    weights = np.zeros((2, NUM_KEYPOINTS))
+    weights[:, 0] = 1.0  # only keypoint 0 counts
+    distances = embedding_distances(long, people, weights, stride)
+    np.testing.assert_allclose(distances[0, 0, 4], 40.0 / np.sqrt(200.0), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("exclusive", "expected_a", "expected_b"),
+    [
+        (False, [1, 1, 1, 1, 0, 0, 0, 0], [0, 0, 0, 1, 1, 1, 1, 0]),
+        (True, [1, 1, 1, 1, 0, 0, 0, 0], [0, 0, 0, 0, 1, 1, 1, 0]),
+    ],
+)
+def test_assignment_by_threshold_non_exclusive_and_exclusive(exclusive, expected_a, expected_b):
+    distances = np.array(
+        [[[0.0, 0.1, 0.2, 0.2, 0.9, 0.9, 0.9, 0.9]], [[0.9, 0.9, 0.9, 0.24, 0.0, 0.1, 0.1, 0.0]]]
+    )
+    seg = np.array([[0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.4]])  # last pixel is background
+    member = assign_pixels(distances, seg, threshold=0.25, exclusive=exclusive)
+    assert member[0, 0].astype(int).tolist() == expected_a
+    assert member[1, 0].astype(int).tolist() == expected_b
+
+
+def test_assignment_rejects_mismatched_shapes() -> None:
+    with pytest.raises(ValueError, match="must share"):
+        assign_pixels(np.zeros((2, 4, 4)), np.zeros((4, 5)))
+
+
+def test_embedding_with_no_people_is_empty() -> None:
+    long = np.zeros((NUM_KEYPOINTS, 2, 4, 4))
+    out = embedding_distances(long, np.zeros((0, NUM_KEYPOINTS, 2)), np.zeros((0, 17)), 8)
+    assert out.shape == (0, 4, 4)

@@ -1,0 +1,172 @@
+"""PersonLab network: heads and shapes, input checks, batched == single, configs, checkpoint
+round trip, ONNX export == eager."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from describeme.errors import ConfigError
+from describeme.models.checkpoint import load_checkpoint, save_checkpoint
+from describeme.models.export import export_onnx
+from describeme.models.personlab import OUTPUT_NAMES, build_personlab, default_disk_radius
+from describeme.models.personlab.config import build_model_from_config, load_personlab_config
+
+torch.set_num_threads(1)
+CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "models"
+# Measured max abs difference ~1e-5 (offsets are scaled by R = 12 inside the graph); a wrong op
+# differs by order 1e-1.
+RTOL = ATOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return build_model_from_config(load_personlab_config(CONFIGS / "personlab_tiny.yaml")).eval()
+
+
+def test_eval_outputs_are_raw_heads_with_documented_shapes(tiny) -> None:
+    with torch.no_grad():
+        out = tiny(torch.rand(2, 3, 64, 96))
+    assert tuple(out) == OUTPUT_NAMES
+    expected = {
+        "heatmaps": (2, 17, 8, 12),
+        "short_offsets": (2, 34, 8, 12),
+        "mid_offsets": (2, 64, 8, 12),
+        "segmentation": (2, 1, 8, 12),
+        "long_offsets": (2, 34, 8, 12),
+        "attribute": (2, 22, 16, 24),
+        "size": (2, 5, 16, 24),
+        "pattern": (2, 5, 16, 24),
+        "color": (2, 13, 16, 24),
+    }
+    assert {k: tuple(v.shape) for k, v in out.items()} == expected
+
+
+def test_output_stride_16_halves_the_keypoint_maps() -> None:
+    model = build_personlab(
+        backbone="mobilenet_v2", width_multiplier=0.35, pyramid_channels=8, convs_per_level=0,
+        head_hidden=8, semantic_hidden=4, output_stride=16, disk_radius=12.0,
+    ).eval()  # fmt: skip
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, 64, 64))
+    assert tuple(out["heatmaps"].shape) == (1, 17, 4, 4)
+    assert tuple(out["attribute"].shape) == (1, 22, 16, 16)
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        ((1, 1, 64, 64), r"\(B, 3, H, W\), got \(1, 1, 64, 64\)"),
+        ((3, 64, 64), r"\(B, 3, H, W\), got \(3, 64, 64\)"),
+        ((1, 3, 60, 64), "multiples of 32, got 60x64"),
+        ((1, 3, 64, 100), "multiples of 32, got 64x100"),
+    ],
+)
+def test_wrong_input_shape_names_expected_and_actual(tiny, shape, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        tiny(torch.rand(*shape))
+
+
+def test_batched_forward_equals_single_image_forwards(tiny) -> None:
+    images = torch.rand(3, 3, 64, 64)
+    with torch.no_grad():
+        batched = tiny(images)
+        singles = [tiny(images[i : i + 1]) for i in range(3)]
+    for name in OUTPUT_NAMES:
+        stacked = torch.cat([s[name] for s in singles])
+        torch.testing.assert_close(batched[name], stacked, rtol=1e-4, atol=1e-4)
+
+
+def test_model_args_rebuild_the_same_architecture(tiny) -> None:
+    rebuilt = build_personlab(**tiny.model_args)
+    assert rebuilt.state_dict().keys() == tiny.state_dict().keys()
+    assert "backbone_weights" not in tiny.model_args
+    assert tiny.model_name == "personlab"
+
+
+def test_checkpoint_round_trip_rebuilds_personlab_from_the_file_alone(tiny, tmp_path) -> None:
+    path = save_checkpoint(tmp_path / "personlab.pt", tiny, metrics={"kp_ap": 0.1})
+    loaded, meta = load_checkpoint(path, expected_model="personlab")
+    images = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        expected, actual = tiny(images), loaded(images)
+    for name in OUTPUT_NAMES:
+        assert torch.equal(expected[name], actual[name])
+    assert meta["model_args"] == tiny.model_args
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"output_stride": 4}, "output_stride must be one of"),
+        ({"disk_radius": 0.0}, "disk_radius must be positive"),
+        ({"head_hidden": 0}, "head_hidden"),
+        ({"backbone": "vgg16"}, "unknown backbone"),
+    ],
+)
+def test_bad_model_arguments_raise(kwargs: dict, message: str) -> None:
+    base = dict(backbone="mobilenet_v2", width_multiplier=0.35, pyramid_channels=8)
+    with pytest.raises(ValueError, match=message):
+        build_personlab(**{**base, **kwargs})
+
+
+@pytest.mark.parametrize("name", ["personlab.yaml", "personlab_mobile.yaml", "personlab_tiny.yaml"])
+def test_shipped_configs_validate(name: str) -> None:
+    config = load_personlab_config(CONFIGS / name)
+    assert config.name == "personlab"
+    assert config.model.output_stride in (8, 16)
+
+
+def test_paper_config_states_the_scaled_disk_radius_and_decoding_constants() -> None:
+    config = load_personlab_config(CONFIGS / "personlab.yaml")
+    assert config.model.disk_radius == default_disk_radius(config.input_size) == 20.0
+    assert config.postprocess.peak_threshold == 0.01
+    assert config.postprocess.embedding_threshold == 0.25
+    assert config.postprocess.nms_radius == 10.0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["model.nonsense=1"], "unknown key 'model.nonsense'"),
+        (["model.output_stride=4"], "model.output_stride"),
+        (["input_size=[500,512]"], "multiples of 32"),
+        (["model.disk_radius=40"], "too large for input_size"),
+        (["postprocess.max_people=300"], "postprocess.max_people"),
+    ],
+)
+def test_bad_config_values_name_the_key(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_personlab_config(CONFIGS / "personlab_tiny.yaml", overrides)
+
+
+def test_onnx_export_matches_eager(tiny, tmp_path) -> None:
+    path = export_onnx(tiny, tmp_path / "personlab.onnx", (64, 96))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == list(OUTPUT_NAMES)
+    images = np.random.default_rng(0).random((2, 3, 64, 96), dtype=np.float32)
+    onnx_out = dict(zip(OUTPUT_NAMES, session.run(None, {"images": images}), strict=True))
+    with torch.no_grad():
+        eager = {k: v.numpy() for k, v in tiny(torch.from_numpy(images)).items()}
+    for name in OUTPUT_NAMES:
+        np.testing.assert_allclose(onnx_out[name], eager[name], rtol=RTOL, atol=ATOL, err_msg=name)
+        assert np.abs(eager[name]).max() > 1e-3, f"{name} is all ~0: parity would prove nothing"
+
+
+def test_dynamic_size_export_runs_other_sizes_like_eager(tiny, tmp_path) -> None:
+    path = export_onnx(tiny, tmp_path / "dynamic.onnx", (64, 64), dynamic_size=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    images = np.random.default_rng(1).random((1, 3, 96, 128), dtype=np.float32)
+    onnx_out = dict(zip(OUTPUT_NAMES, session.run(None, {"images": images}), strict=True))
+    with torch.no_grad():
+        eager = {k: v.numpy() for k, v in tiny(torch.from_numpy(images)).items()}
+    assert onnx_out["heatmaps"].shape == (1, 17, 12, 16)
+    for name in OUTPUT_NAMES:
+        np.testing.assert_allclose(onnx_out[name], eager[name], rtol=RTOL, atol=ATOL, err_msg=name)

@@ -1,0 +1,209 @@
+"""HPTR training loop: config, schedule, data order, loss going down, exact resume, log, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from describeme.errors import ConfigError
+from describeme.models.checkpoint import read_checkpoint, save_checkpoint
+from describeme.models.common.training import Trainer
+from describeme.models.hptr.config import build_model_from_config
+from describeme.models.hptr.train import load_train_config, train_hptr
+from describeme.models.training import (
+    JsonLog,
+    build_optimizer,
+    build_scheduler,
+    lr_factor,
+    read_log,
+    step_batch_keys,
+)
+
+torch.set_num_threads(1)
+CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "models"
+TINY = CONFIGS / "hptr_train_tiny.yaml"
+# One fixed 2-image batch, no augmentation, no evaluation: fast and deterministic.
+FAST = ["data.length=2", "data.flip_prob=0", "data.scale_range=[1,1]", "eval.at_end=false",
+        "checkpoint_every=0", "device=cpu", "log_every=1"]  # fmt: skip
+
+
+def _config(out: Path, *extra: str):  # type: ignore[no-untyped-def]
+    return load_train_config(TINY, [*FAST, f"output_dir={out}", *extra])
+
+
+@pytest.mark.parametrize(
+    ("step", "kind", "warmup", "expected"),
+    [
+        (0, "cosine", 4, 0.25),  # warmup ramps linearly from 1/warmup
+        (3, "cosine", 4, 1.0),
+        (4, "cosine", 4, 1.0),  # cosine starts at the top after warmup
+        (100, "cosine", 0, 0.01),  # ends at min_factor
+        (50, "cosine", 0, 0.505),
+        (0, "step", 0, 1.0),
+        (67, "step", 0, 0.1),  # first milestone at 0.67 * total
+        (95, "step", 0, 0.01),
+        (80, "constant", 0, 1.0),
+    ],
+)
+def test_lr_factor_table(step: int, kind: str, warmup: int, expected: float) -> None:
+    value = lr_factor(step, total_steps=100, kind=kind, warmup_steps=warmup)
+    assert value == pytest.approx(expected, rel=1e-6)
+
+
+def test_unknown_schedule_is_an_error() -> None:
+    optimizer = torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=1.0)
+    with pytest.raises(ValueError, match="unknown schedule kind 'linear'"):
+        build_scheduler(optimizer, total_steps=10, kind="linear")
+
+
+def test_batch_order_is_sharded_and_covers_each_epoch() -> None:
+    single = [step_batch_keys(s, 12, 4, seed=3) for s in range(3)]
+    shards = [[step_batch_keys(s, 12, 2, seed=3, rank=r, world_size=2) for r in (0, 1)]
+              for s in range(3)]  # fmt: skip
+    for step in range(3):
+        assert sorted(shards[step][0] + shards[step][1]) == sorted(single[step])
+    assert sorted(i for batch in single for _, i in batch) == list(range(12))
+    assert step_batch_keys(3, 12, 4, seed=3)[0][0] == 1  # step 3 starts epoch 1
+    assert step_batch_keys(1, 12, 4, seed=3) == single[1]  # pure function of (seed, step)
+    with pytest.raises(ValueError, match="cannot fill one global batch"):
+        step_batch_keys(0, 3, 2, seed=0, world_size=2)
+
+
+def test_config_resolves_model_files_and_overrides() -> None:
+    config = load_train_config(TINY, ["model.model.hidden_dim=32"])
+    assert config.model.input_size == (64, 64) and config.model.model.hidden_dim == 32
+    full = load_train_config(CONFIGS / "hptr_train.yaml")
+    assert full.model.input_size == (384, 512) and full.model.model.backbone == "mobilenet_v2"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["bogus=1"], "unknown key 'bogus'"),
+        (["epochs=2"], "exactly one of steps or epochs"),
+        (["data.kind=folder"], "data.root is required"),
+        (["model=missing_model.yaml"], "model config 'missing_model.yaml' not found"),
+        (["batch_size=0"], "batch_size"),
+        (["schedule.kind=linear"], "schedule.kind"),
+    ],
+)
+def test_bad_config_names_the_problem(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_train_config(TINY, overrides)
+
+
+def test_a_few_steps_lower_the_loss_and_write_log_and_checkpoint(tmp_path: Path) -> None:
+    config = _config(tmp_path, "steps=8", "schedule.kind=constant", "schedule.warmup_steps=0",
+                     "eval.at_end=true", "eval.limit=1")  # fmt: skip
+    result = train_hptr(config)
+    losses = [r["loss"] for r in read_log(tmp_path / "log.jsonl", "train")]
+    assert len(losses) == 8
+    assert (losses[-1] + losses[-2]) / 2 < 0.85 * losses[0]
+    evals = read_log(tmp_path / "log.jsonl", "eval")
+    assert [r["step"] for r in evals] == [8] and "miou" in evals[0]["metrics"]
+    meta = read_checkpoint(tmp_path / "last.pt")
+    assert meta["config"]["model"]["name"] == "hptr" and meta["config"]["steps"] == 8
+    assert meta["metrics"]["miou"] == pytest.approx(result.metrics["miou"])
+    assert meta["training_state"]["step"] == 8 and (tmp_path / "config.yaml").is_file()
+    assert json.loads((tmp_path / "result.json").read_text())["step"] == 8
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path: Path) -> None:
+    full, resumed = tmp_path / "full", tmp_path / "resumed"
+    train_hptr(_config(full, "steps=4", "checkpoint_every=2", "keep_checkpoints=3"))
+    resumed.mkdir()
+    # An interrupted run: its folder holds the step-2 checkpoint as last.pt and a longer log.
+    shutil.copy(full / "checkpoint_0000002.pt", resumed / "last.pt")
+    shutil.copy(full / "log.jsonl", resumed / "log.jsonl")
+    result = train_hptr(_config(resumed, "steps=4", "checkpoint_every=2"), resume="auto")
+    assert result.step == 4
+    expected = read_log(full / "log.jsonl", "train")
+    got = read_log(resumed / "log.jsonl", "train")
+    assert [r["step"] for r in got] == [1, 2, 3, 4]
+    for want, have in zip(expected, got, strict=True):
+        assert have["loss"] == pytest.approx(want["loss"], rel=1e-6, abs=1e-7)
+        assert have["lr"] == pytest.approx(want["lr"], rel=1e-9)
+    state_full = read_checkpoint(full / "last.pt")
+    state_resumed = read_checkpoint(resumed / "last.pt")
+    for name, tensor in state_full["state_dict"].items():
+        torch.testing.assert_close(state_resumed["state_dict"][name], tensor, rtol=1e-5, atol=1e-6)
+    steps = state_resumed["training_state"]["scheduler"]["last_epoch"]
+    assert steps == state_full["training_state"]["scheduler"]["last_epoch"] == 4
+
+
+def test_resume_errors_are_clear(tmp_path: Path) -> None:
+    train_hptr(_config(tmp_path / "run", "steps=1"))
+    with pytest.raises(ConfigError, match=r"differs from the config in \['hidden_dim'\]"):
+        train_hptr(_config(tmp_path / "other", "steps=2", "model.model.hidden_dim=32"),
+                   resume=tmp_path / "run" / "last.pt")  # fmt: skip
+    model = build_model_from_config(_config(tmp_path, "steps=1").model)
+    weights_only = save_checkpoint(tmp_path / "weights.pt", model)
+    with pytest.raises(ConfigError, match="no training state"):
+        train_hptr(_config(tmp_path / "w", "steps=2"), resume=weights_only)
+    fresh = train_hptr(_config(tmp_path / "new", "steps=1"), resume="auto")  # nothing to resume
+    assert fresh.step == 1
+
+
+def test_json_log_truncates_after_the_resumed_step(tmp_path: Path) -> None:
+    path = tmp_path / "log.jsonl"
+    first = JsonLog(path)
+    for step in (1, 2, 3):
+        first.write({"kind": "train", "step": step, "loss": float(step)})
+    JsonLog(path, resume_step=2).write({"kind": "train", "step": 3, "loss": 9.0})
+    assert [(r["step"], r["loss"]) for r in read_log(path)] == [(1, 1.0), (2, 2.0), (3, 9.0)]
+
+
+class _Line(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = nn.Linear(1, 1)
+
+
+def _line_trainer(total: int, calls: list, **kwargs: object) -> Trainer:
+    torch.manual_seed(0)
+    model = _Line()
+    optimizer = build_optimizer(model, lr=0.1, backbone_lr_factor=1.0)
+
+    def loss_fn(m: nn.Module, batch: torch.Tensor) -> dict:
+        return {"loss": ((m.backbone(batch) - 2 * batch) ** 2).mean()}
+
+    return Trainer(
+        model=model, compute_loss=loss_fn, optimizer=optimizer,
+        scheduler=build_scheduler(optimizer, total_steps=total, kind="constant"),
+        device=torch.device("cpu"), total_steps=total,
+        evaluate=lambda m: calls.append(("eval", m.training)) or {"score": 1.0},
+        save=lambda step, metrics, state: calls.append(("save", step, dict(metrics))) or Path(),
+        **kwargs,
+    )  # fmt: skip
+
+
+def test_generic_trainer_schedules_eval_and_saves() -> None:
+    calls: list = []
+    trainer = _line_trainer(5, calls, eval_every=2, checkpoint_every=2)
+    batches = [torch.linspace(-1, 1, 8)[:, None]] * 5
+    before = trainer.compute_loss(trainer.model, batches[0])["loss"].item()
+    outcome = trainer.run(batches)
+    assert outcome["step"] == 5 and outcome["losses"]["loss"] < before
+    assert calls == [("eval", False), ("save", 2, {"score": 1.0}), ("eval", False),
+                     ("save", 4, {"score": 1.0}), ("eval", False),
+                     ("save", 5, {"score": 1.0})]  # fmt: skip
+
+
+def test_trainer_rejects_short_data_and_nan_loss() -> None:
+    with pytest.raises(RuntimeError, match="data ran out at step 2 of 5"):
+        _line_trainer(5, []).run([torch.ones(2, 1)] * 2)
+    with pytest.raises(FloatingPointError, match="loss is nan at step 1"):
+        _line_trainer(5, []).run([torch.full((2, 1), float("nan"))] * 5)
+
+
+@pytest.mark.gpu
+def test_amp_training_on_cuda_saves_scaler_state(tmp_path: Path) -> None:
+    result = train_hptr(_config(tmp_path, "steps=3", "device=cuda", "amp=true"))
+    assert result.step == 3 and torch.isfinite(torch.tensor(result.losses["loss"]))
+    meta = read_checkpoint(tmp_path / "last.pt")  # weights saved on CPU, scaler state kept
+    assert meta["training_state"]["scaler"] and meta["training_state"]["step"] == 3
