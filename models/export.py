@@ -24,8 +24,6 @@ log = logging.getLogger(__name__)
 
 INPUT_NAME = "images"
 OPSET = 17
-# Outputs at stride 4 whose spatial axes follow the input's when the size is dynamic.
-_STRIDE4_OUTPUTS = ("masks", "attribute", "size", "pattern", "color")
 
 
 class _OrderedOutputs(nn.Module):
@@ -77,7 +75,8 @@ def export_onnx(
     was_training = model.training
     model.eval()
     try:
-        _trace_to_onnx(model, names, dummy, path, _dynamic_axes(names, dynamic_size), opset)
+        strides = _output_strides(model, names, dummy) if dynamic_size else {}
+        _trace_to_onnx(model, names, dummy, path, _dynamic_axes(names, strides), opset)
     finally:
         model.train(was_training)
     _add_metadata(path, model, height, width, dynamic_size, metadata, check)
@@ -92,15 +91,31 @@ def export_onnx(
     return path
 
 
-def _dynamic_axes(names: Sequence[str], dynamic_size: bool) -> dict[str, dict[int, str]]:
-    """Batch is always dynamic; with ``dynamic_size`` also the input's and stride-4 maps' H, W."""
+def _output_strides(
+    model: nn.Module, names: Sequence[str], dummy: torch.Tensor
+) -> dict[str, int]:
+    """Stride of every spatial (B, C, H', W') output relative to the input, found by running
+    the model once: HPTR's heads are at stride 4, PersonLab's pose heads at 8 or 16."""
+    with torch.no_grad():
+        outputs = model(dummy)
+    height = dummy.shape[2]
+    return {
+        name: height // outputs[name].shape[2]
+        for name in names
+        if outputs[name].ndim == 4 and outputs[name].shape[2] > 0
+    }
+
+
+def _dynamic_axes(names: Sequence[str], strides: Mapping[str, int]) -> dict[str, dict[int, str]]:
+    """Batch is always dynamic; with a dynamic size (``strides`` given) the input's H, W and
+    those of every spatial output, named by stride so shared sizes share a symbol."""
     axes: dict[str, dict[int, str]] = {INPUT_NAME: {0: "batch"}}
-    if dynamic_size:
+    if strides:
         axes[INPUT_NAME].update({2: "height", 3: "width"})
     for name in names:
         axes[name] = {0: "batch"}
-        if dynamic_size and name in _STRIDE4_OUTPUTS:
-            axes[name].update({2: "height_4", 3: "width_4"})
+        if name in strides:
+            axes[name].update({2: f"height_{strides[name]}", 3: f"width_{strides[name]}"})
     return axes
 
 

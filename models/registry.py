@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -89,6 +90,7 @@ def load_model(
     ``training_state``. ``expected_model`` (e.g. "hptr") rejects other models clearly.
     """
     path = resolve_model_path(name_or_path)
+    load_plugins()
     if path.suffix == ".onnx":
         raise DataError(
             f"{path}: is an exported ONNX graph; load_model needs a checkpoint (.pt). Use "
@@ -129,11 +131,29 @@ def _hptr_parser(backend: Any, meta: Mapping[str, Any], size: tuple[int, int] | 
 
 # Checkpoint model name -> factory(backend, meta, size) building its Parser.
 PARSER_FACTORIES: dict[str, ParserFactory] = {"hptr": _hptr_parser}
+# Other models' "module:function" registering their checkpoint builder and parser factory;
+# called once, before the first load, when the module is installed.
+MODEL_PLUGINS: tuple[str, ...] = ("describeme.models.personlab.parser:register",)
 
 
 def register_parser(model_name: str, factory: ParserFactory) -> None:
     """Lets another model (e.g. PersonLab) provide its Parser factory."""
     PARSER_FACTORIES[model_name] = factory
+
+
+def load_plugins() -> None:
+    """Runs each installed :data:`MODEL_PLUGINS` registration (idempotent and cheap, so it runs
+    before every load: a registration table replaced since the last call is filled again)."""
+    for target in MODEL_PLUGINS:
+        module_name, _, function = target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module_name.startswith(exc.name):
+                raise  # the plugin exists but one of its own imports is missing
+            log.debug("model plugin %s is not installed", module_name)
+            continue
+        getattr(module, function)()
 
 
 def load_parser(
@@ -157,6 +177,7 @@ def load_parser(
     from describeme.models.runtime import build_backend
 
     path = resolve_model_path(name_or_path)
+    load_plugins()
     if path.suffix == ".onnx":
         meta, fixed = _onnx_meta(path)
         if fixed is not None and size is not None and tuple(size) != fixed:

@@ -206,6 +206,7 @@ class ParsedQuery:
             "filters": self.filters.to_dict(), "unknown_words": self.unknown_words,
             "corrections": self.corrections, "ignored_symbols": list(self.ignored_symbols),
             "explanation": self.explain(),
+            "words": [vars(reading) for reading in self.readings],
         }  # fmt: skip
 
 

@@ -8,18 +8,22 @@ names and numbers are generated here, so user text never reaches the query synta
 
 Ranking, in tiers:
 
-1. strict: every atom holds (one ``FT.AGGREGATE``);
+1. strict: every atom holds (one query);
 2. relaxed: for each set of failed atoms (one failed atom, then two, ...), a query that keeps
-   the other atoms and requires the failed ones to fail. The tiers are disjoint, so each
-   track is scored once, and a person with one wrong attribute is found just below the
-   strict hits. Levels run until the page is full or ``MAX_RELAXED_QUERIES`` is spent, then
-   one "any atom" query (scored in Python) catches the rest.
+   only the other atoms. A level runs only when the earlier ones returned fewer tracks than
+   the page needs, so they are complete, and a returned track not found before fails exactly
+   the dropped atoms; the queries need no NOT clauses (which walk every document id). A person
+   with one wrong attribute is therefore found just below the strict hits. Levels run until
+   the page is full or ``MAX_RELAXED_QUERIES`` is spent, then one "any atom" union (scored in
+   Python) catches the rest. Each level is one pipelined round trip.
 
 Within a tier RediSearch computes the score itself, ``sum(weight * stored confidence)`` over
 the atoms that hold (a negation that holds counts its full weight), divided by the total
 weight, and keeps the tier's best ``offset + limit`` (all a tier can add to the page; with
-vector re-ranking, ``max_candidates``). A tier whose kept atoms are all negations scores the
-same for every track and runs as a cheaper ``FT.SEARCH``. Hits sort by (failed weight, -score); with
+vector re-ranking, ``max_candidates``). Confidence fields declared SORTABLE in the index are
+read from the index; others are LOADed from each matching hash (the cost of broad queries at
+100k tracks). A tier whose kept atoms are all negations scores the same for every track and
+needs no sort (the first matches in index order). Hits sort by (failed weight, -score); with
 unknown query words, the cosine similarity of the query's embedding to the stored description
 vector adds ``vector_weight`` at most, as a tie-breaker.
 """
@@ -36,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from describeme.operators import embedding
+from describeme.operators import store as store_module
 from describeme.operators.query import Constraint, Filters, ParsedQuery, parse_query
 from describeme.operators.store import (
     TAG_SEPARATOR,
@@ -64,7 +69,6 @@ class Atom:
     Attributes:
         label: human-readable, e.g. ``upper-clothes color=red`` or ``NOT hat``.
         clause: escaped RediSearch clause that holds when the atom holds.
-        fail_clause: escaped clause that holds when the atom fails.
         conf_field: numeric field whose value scores a holding atom (None: full weight).
         weight: the constraint's weight.
         checks: (field, value) pairs that all hold when the positive condition holds
@@ -74,7 +78,6 @@ class Atom:
 
     label: str
     clause: str
-    fail_clause: str
     conf_field: str | None
     weight: float
     checks: tuple[tuple[str, str], ...]
@@ -101,6 +104,13 @@ def _positive_clauses(constraint: Constraint) -> list[tuple[str, str, str, tuple
             for kind, value in constraint.attributes.items()]  # fmt: skip
 
 
+def sortable_numeric_fields() -> frozenset[str]:
+    """NUMERIC fields the store's index declares SORTABLE (readable without a hash LOAD)."""
+    schema = store_module.index_schema()
+    return frozenset(schema[i - 2] for i in range(2, len(schema))
+                     if schema[i] == "SORTABLE" and schema[i - 1] == "NUMERIC")  # fmt: skip
+
+
 def build_atoms(constraints: Sequence[Constraint]) -> list[Atom]:
     """The atoms of all constraints, in order (see the module docstring)."""
     atoms: list[Atom] = []
@@ -108,20 +118,12 @@ def build_atoms(constraints: Sequence[Constraint]) -> list[Atom]:
         clauses = _positive_clauses(constraint)
         if constraint.negated:
             inner = " ".join(c[1] for c in clauses)
-            atoms.append(
-                Atom(
-                    constraint.describe(),
-                    f"-({inner})",
-                    f"({inner})",
-                    None,
-                    constraint.weight,
-                    tuple(c[3] for c in clauses),
-                    True,
-                )
-            )
+            checks = tuple(c[3] for c in clauses)
+            atoms.append(Atom(constraint.describe(), f"-({inner})", None, constraint.weight,
+                              checks, negated=True))  # fmt: skip
             continue
         for label, clause, conf, check in clauses:
-            atoms.append(Atom(label, clause, f"-{clause}", conf, constraint.weight, (check,)))
+            atoms.append(Atom(label, clause, conf, constraint.weight, (check,)))
     return atoms
 
 
@@ -137,10 +139,15 @@ def build_filter_clause(filters: Filters) -> str:
     return " ".join(clauses)
 
 
-def build_query(atoms: Sequence[Atom], failed: Sequence[int], filters: Filters) -> str:
-    """The query of one tier: atoms not in ``failed`` hold, those in ``failed`` fail."""
-    failed_set = set(failed)
-    parts = [a.fail_clause if i in failed_set else a.clause for i, a in enumerate(atoms)]
+def build_query(atoms: Sequence[Atom], dropped: Sequence[int], filters: Filters) -> str:
+    """The query of one tier: the filters and every atom not in ``dropped``.
+
+    The dropped atoms are not negated in the query (a NOT clause walks every document id);
+    tracks that meet them too belong to an earlier tier, which is complete by then, and are
+    skipped by key.
+    """
+    dropped_set = set(dropped)
+    parts = [a.clause for i, a in enumerate(atoms) if i not in dropped_set]
     text = " ".join([build_filter_clause(filters), *parts]).strip()
     return text or "*"
 
@@ -258,38 +265,48 @@ class _Searcher:
         self.total_weight = sum(a.weight for a in atoms) or 1.0
         self.queries: list[str] = []
 
-    def tier_command(self, failed: tuple[int, ...]) -> tuple[list[Any], float | None]:
+    def tier_command(
+        self, failed: tuple[int, ...], skip: int = 0
+    ) -> tuple[list[Any], float | None]:
         """The command of one failed set, and its score when it is the same for every track.
 
+        ``skip`` tracks already found in earlier tiers may come back too (the query does not
+        exclude them), so the query keeps ``cap + skip``.
+
         Atoms with a stored confidence are scored by RediSearch (``FT.AGGREGATE`` ... APPLY
-        ... SORTBY ... MAX); a tier whose kept atoms are all negations has a constant score,
-        and a plain ``FT.SEARCH ... NOCONTENT`` is much cheaper for it.
+        ... SORTBY ... MAX); a tier whose kept atoms are all negations has a constant score
+        and needs no sort.
         """
         kept = [a for i, a in enumerate(self.atoms) if i not in failed]
         query = build_query(self.atoms, failed, self.filters)
         self.queries.append(query)
-        cap = str(self.cap)
-        loads = sorted({a.conf_field for a in kept if a.conf_field})
-        if not loads:
+        cap = str(self.cap + skip)
+        scored = sorted({a.conf_field for a in kept if a.conf_field})
+        if not scored:
             constant = sum(a.weight for a in kept) / self.total_weight
-            return ["FT.SEARCH", self.store.index_name, query, "NOCONTENT", "LIMIT", "0", cap,
-                    "DIALECT", "2"], constant  # fmt: skip
+            # No SORTBY: the aggregation stops after ``cap`` rows instead of walking every
+            # match ("no hat" matches most of the store), so these come in index order.
+            return ["FT.AGGREGATE", self.store.index_name, query, "LOAD", "1", "@__key",
+                    "LIMIT", "0", cap, "DIALECT", "2"], constant  # fmt: skip
+        # SORTABLE fields are read from the index itself; others must be LOADed from every
+        # matching hash, which is what a broad query ("red shirt" at 100k) spends its time on.
+        loads = [f"@{name}" for name in scored if name not in sortable_numeric_fields()]
         terms = [f"{a.weight!r}*@{a.conf_field}" if a.conf_field else repr(a.weight)
                  for a in kept]  # fmt: skip
         return ["FT.AGGREGATE", self.store.index_name, query,
-                "LOAD", str(len(loads) + 1), "@__key", *(f"@{f}" for f in loads),
+                *(["LOAD", str(len(loads)), *loads] if loads else []),
                 "APPLY", " + ".join(terms), "AS", "__score",
-                "SORTBY", "2", "@__score", "DESC", "MAX", cap, "LIMIT", "0", cap,
-                "DIALECT", "2"], None  # fmt: skip
+                "SORTBY", "2", "@__score", "DESC", "MAX", cap,
+                "LOAD", "1", "@__key", "LIMIT", "0", cap, "DIALECT", "2"], None  # fmt: skip
 
     def run_tier(
-        self, failed_sets: list[tuple[int, ...]], count_strict: bool = False
+        self, failed_sets: list[tuple[int, ...]], skip: int = 0, count_strict: bool = False
     ) -> tuple[list[_Candidate], int | None]:
         """Runs one level's queries in one round trip (plus the strict count if asked)."""
         pipe = self.store.client.pipeline(transaction=False)
         constants = []
         for failed in failed_sets:
-            args, constant = self.tier_command(failed)
+            args, constant = self.tier_command(failed, skip)
             pipe.execute_command(*args)
             constants.append(constant)
         if count_strict:
@@ -299,11 +316,10 @@ class _Searcher:
         replies = pipe.execute()
         out = []
         for failed, constant, reply in zip(failed_sets, constants, replies, strict=False):
-            if constant is not None:
-                out += [_Candidate(key, failed, constant) for key in _keys(reply)]
-                continue
             for row in _rows(reply):
-                score = float(_text(row["__score"])) / self.total_weight
+                score = constant
+                if score is None:
+                    score = float(_text(row["__score"])) / self.total_weight
                 out.append(_Candidate(_text(row["__key"]), failed, score))
         return out, _total(replies[-1]) if count_strict else None
 
@@ -416,7 +432,7 @@ def search_tracks(
     levels, complete = _tiers(atoms)
     strict_total = 0
     for level, failed_sets in enumerate(levels):
-        candidates, count = searcher.run_tier(failed_sets, count_strict=level == 0)
+        candidates, count = searcher.run_tier(failed_sets, len(found), count_strict=level == 0)
         strict_total = count if count is not None else strict_total
         for cand in candidates:
             found.setdefault(cand.key, cand)

@@ -13,10 +13,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
-
 from describeme.errors import DescribemeError
-from describeme.geometry import Letterbox
 from describeme.messages import Frame, ParsedFrame
 from describeme.pipeline.config import ParserConfig
 
@@ -47,10 +44,12 @@ def no_model_message(model: str | None) -> str:
 
 
 class ModelParser:
-    """A trained checkpoint behind a runtime backend: letterbox, infer, decode outside the graph.
+    """A checkpoint (or bundled name) behind a runtime backend, loaded through the model
+    registry so every registered model (HPTR, PersonLab) decodes with its own postprocess and
+    the thresholds saved in its checkpoint.
 
     Args:
-        checkpoint: path of a self-describing checkpoint (``describeme.models.checkpoint``).
+        model: checkpoint path, ``.onnx`` graph, or bundled name.
         backend: ``torch``, ``onnxruntime`` or ``tensorrt``.
         device: ``cpu`` or ``cuda[:N]``.
         precision: ``fp32`` or ``fp16``.
@@ -58,15 +57,14 @@ class ModelParser:
         thumbnail_height: JPEG crop height per person for the describer (0 = none).
     """
 
-    def __init__(self, checkpoint: str | Path, *, backend: str = "onnxruntime", device: str = "cpu",
+    def __init__(self, model: str | Path, *, backend: str = "onnxruntime", device: str = "cpu",
                  precision: str = "fp32", input_size: tuple[int, int] = (384, 512),
                  thumbnail_height: int = 96) -> None:
-        from describeme.models.hptr.postprocess import build_postprocessor  # torch stays here
-        from describeme.models.runtime import build_backend
+        from describeme.models.registry import load_parser  # torch stays inside the actor
 
-        self.backend = build_backend(backend, Path(checkpoint), device, precision)
-        self.postprocess = build_postprocessor()
         self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.parser = load_parser(model, backend=backend, size=self.input_size, device=device,
+                                  precision=precision)
         self.thumbnail_height = int(thumbnail_height)
 
     def register_stream(self, stream_id: str, uri: str) -> None:
@@ -79,10 +77,7 @@ class ModelParser:
         if not frames:
             return []
         start = time.perf_counter()
-        boxes = [Letterbox.fit(f.image.shape[:2], self.input_size) for f in frames]
-        images = np.stack([_to_model_input(b.apply(f.image))
-                           for f, b in zip(frames, boxes, strict=True)])  # (B, 3, H, W)
-        persons = self.postprocess(self.backend.infer(images), boxes)
+        persons = self.parser.parse([frame.image for frame in frames])
         per_frame_ms = (time.perf_counter() - start) * 1000 / len(frames)
         out = []
         for frame, people in zip(frames, persons, strict=True):
@@ -92,11 +87,6 @@ class ModelParser:
                                    frame.capture_time, frame.image.shape[:2], people,
                                    thumbnails=thumbs, inference_ms=per_frame_ms))
         return out
-
-
-def _to_model_input(image_bgr: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 BGR -> (3, H, W) float32 RGB in [0, 1] (the model normalises inside)."""
-    return (image_bgr[..., ::-1].astype(np.float32) / 255.0).transpose(2, 0, 1)
 
 
 def build_parser(config: ParserConfig) -> FrameParser:
@@ -112,13 +102,8 @@ def build_parser(config: ParserConfig) -> FrameParser:
 
         log.warning("using the ground-truth stand-in parser (a test double, not a model)")
         return GroundTruthParser(**config.standin.model_dump())
-    if model is None or model in BUNDLED_NAMES:
-        raise NoModelError(no_model_message(model))
-    path = Path(model)
-    if not path.is_file():
-        raise NoModelError(f"--model {model!r} is neither a checkpoint file nor a bundled name "
-                           f"({', '.join(BUNDLED_NAMES)}) nor 'standin'. " + no_model_message(None))
-    return ModelParser(path, backend=config.backend, device=config.device,
+    check_model_option(model)
+    return ModelParser(model, backend=config.backend, device=config.device,
                        precision=config.precision, input_size=config.input_size,
                        thumbnail_height=config.standin.thumbnail_height)
 
@@ -127,7 +112,13 @@ def check_model_option(model: str | None) -> None:
     """Fails fast in the CLI (before starting Ray) when ``--model`` cannot work."""
     if model == STANDIN:
         return
-    if model is None or model in BUNDLED_NAMES:
+    if model is None:
         raise NoModelError(no_model_message(model))
-    if not Path(model).is_file():
-        raise NoModelError(f"--model {model!r}: no such checkpoint file. " + no_model_message(None))
+    from describeme.models.registry import resolve_model_path
+
+    try:
+        resolve_model_path(model)
+    except DescribemeError as exc:
+        raise NoModelError(f"{exc}. Or pass --model standin to run the ground-truth test double "
+                           "on synthetic clips that have ground truth ('describeme data synth "
+                           "--video')") from None

@@ -36,8 +36,9 @@ def _table(result: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{len(result.hits)} of {result.strict_total} strict matches shown "
-                        "(relaxed matches follow the strict ones)")  # fmt: skip
+    strict = sum(hit.strict for hit in result.hits)
+    table = Table(title=f"{strict} strict hits shown of {result.strict_total} stored; "
+                        f"{len(result.hits) - strict} near misses with what failed")  # fmt: skip
     for name in ("#", "camera", "track", "score", "match", "seen", "description", "failed"):
         table.add_column(name, overflow="fold")
     for rank, hit in enumerate(result.hits, start=result.offset + 1):

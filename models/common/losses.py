@@ -6,6 +6,9 @@ the number of instances); dense forms are softmax versions that skip ``ignore_in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -101,3 +104,39 @@ def dense_focal_loss(
     log_p_t = (log_probs * one_hot).sum(1, keepdim=True)  # (B, 1, H, W)
     loss = -((1 - log_p_t.exp()) ** gamma) * log_p_t * valid
     return loss.sum() / valid.sum().clamp(min=1)
+
+
+# Dense targets of the four CCIHP semantic heads: target map name -> head output name.
+SEMANTIC_TARGETS: dict[str, str] = {
+    "parts": "attribute",
+    "size": "size",
+    "pattern": "pattern",
+    "color": "color",
+}
+IGNORE_INDEX = 255
+
+
+def semantic_losses(
+    outputs: Mapping[str, Any], semantic: Mapping[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """Dice + focal for each semantic head, logits upsampled to the target size."""
+    missing = [name for name in SEMANTIC_TARGETS if name not in semantic]
+    if missing:
+        raise ValueError(
+            f"semantic targets {missing} are missing; expected keys "
+            f"{list(SEMANTIC_TARGETS)} with (B, H, W) int64 maps"
+        )
+    losses = {}
+    for target_name, head in SEMANTIC_TARGETS.items():
+        target = semantic[target_name].long()
+        logits = outputs[head]
+        if target.ndim != 3 or target.shape[0] != logits.shape[0]:
+            raise ValueError(
+                f"semantic target '{target_name}' must be (B, H, W) with "
+                f"B={logits.shape[0]}, got {tuple(target.shape)}"
+            )
+        logits = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
+        target = target.to(logits.device)
+        losses[f"loss_{head}_dice"] = dense_dice_loss(logits, target, IGNORE_INDEX)
+        losses[f"loss_{head}_focal"] = dense_focal_loss(logits, target, IGNORE_INDEX)
+    return losses

@@ -16,11 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from describeme.models.common.losses import (
+from describeme.models.common.losses import (  # noqa: F401  (SEMANTIC_TARGETS re-exported)
+    SEMANTIC_TARGETS,
     binary_dice_loss,
     binary_focal_loss,
-    dense_dice_loss,
-    dense_focal_loss,
+    semantic_losses,
 )
 from describeme.models.hptr.box_ops import (
     box_cxcywh_to_xyxy,
@@ -28,15 +28,6 @@ from describeme.models.hptr.box_ops import (
     generalized_box_iou,
 )
 from describeme.models.hptr.matcher import HungarianMatcher, build_matcher
-
-# Dense target name -> head name.
-SEMANTIC_TARGETS: dict[str, str] = {
-    "parts": "attribute",
-    "size": "size",
-    "pattern": "pattern",
-    "color": "color",
-}
-IGNORE_INDEX = 255
 
 
 class HPTRCriterion(nn.Module):
@@ -86,7 +77,7 @@ class HPTRCriterion(nn.Module):
         matches = self.matcher(logits, boxes, target_boxes)
         losses = self._detection_losses(logits, boxes, target_boxes, matches, num_boxes)
         losses.update(self._mask_losses(outputs["masks"], instances, matches, num_boxes))
-        losses.update(self._semantic_losses(outputs, semantic))
+        losses.update(semantic_losses(outputs, semantic))
         for index, aux in enumerate(outputs.get("aux", [])):
             aux_matches = self.matcher(aux["logits"], aux["boxes"], target_boxes)
             aux_losses = self._detection_losses(
@@ -146,33 +137,6 @@ class HPTRCriterion(nn.Module):
             "loss_mask_dice": binary_dice_loss(pred, target).sum() / num_boxes,
             "loss_mask_focal": binary_focal_loss(pred, target).sum() / num_boxes,
         }
-
-    def _semantic_losses(
-        self, outputs: Mapping[str, Any], semantic: Mapping[str, torch.Tensor]
-    ) -> dict:
-        """Dice + focal for each semantic head, logits upsampled to the target size."""
-        missing = [name for name in SEMANTIC_TARGETS if name not in semantic]
-        if missing:
-            raise ValueError(
-                f"semantic targets {missing} are missing; expected keys "
-                f"{list(SEMANTIC_TARGETS)} with (B, H, W) int64 maps"
-            )
-        losses = {}
-        for target_name, head in SEMANTIC_TARGETS.items():
-            target = semantic[target_name].long()
-            logits = outputs[head]
-            if target.ndim != 3 or target.shape[0] != logits.shape[0]:
-                raise ValueError(
-                    f"semantic target '{target_name}' must be (B, H, W) with "
-                    f"B={logits.shape[0]}, got {tuple(target.shape)}"
-                )
-            logits = F.interpolate(
-                logits, size=target.shape[-2:], mode="bilinear", align_corners=False
-            )
-            target = target.to(logits.device)
-            losses[f"loss_{head}_dice"] = dense_dice_loss(logits, target, IGNORE_INDEX)
-            losses[f"loss_{head}_focal"] = dense_focal_loss(logits, target, IGNORE_INDEX)
-        return losses
 
 
 def _normalised_boxes(

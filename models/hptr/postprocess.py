@@ -24,6 +24,13 @@ from scipy.ndimage import find_objects
 from describeme.geometry import Letterbox, box_cxcywh_to_xyxy
 from describeme.labels import NUM_PARTS
 from describeme.masks import RunLengthMask
+from describeme.models.common.dense import (
+    content_box,
+    part_distribution,
+    sigmoid,
+    softmax,
+    upsample_crop,
+)
 from describeme.operators.quality import part_pixel_scores, pixel_score, qam_score
 from describeme.types import Persons
 
@@ -87,7 +94,7 @@ class HPTRPostprocessor:
         """Decodes one image's outputs (no batch axis): logits (Q, 2), boxes (Q, 4), masks
         (Q, H/4, W/4), attribute (22, H/4, W/4), color/size/pattern (K, H/4, W/4)."""
         _check_image_outputs(outputs, letterbox)
-        scores = _softmax(outputs["logits"].astype(np.float32), axis=-1)[:, 0]  # (Q,)
+        scores = softmax(outputs["logits"].astype(np.float32), axis=-1)[:, 0]  # (Q,)
         order = np.argsort(-scores, kind="stable")
         keep = order[scores[order] > self.score_threshold]
         if keep.size == 0:
@@ -120,7 +127,7 @@ class HPTRPostprocessor:
         part_area = mask.label_areas(NUM_PARTS).astype(np.float32)
         present = part_area > 0
         # Softmaxes run on the person's crop only: most of a frame is nobody's.
-        part_probs = _softmax(maps.part_logits[rows, cols], axis=-1).transpose(2, 0, 1)
+        part_probs = softmax(maps.part_logits[rows, cols], axis=-1).transpose(2, 0, 1)
         part_scores = part_pixel_scores(
             part_probs, maps.part_map[region], person, self.qam_threshold
         )
@@ -134,8 +141,8 @@ class HPTRPostprocessor:
         labels = maps.part_map[region][person].astype(np.int64)  # (P,)
         weights = np.take_along_axis(part_probs[:, person], labels[None], axis=0)[0]  # (P,)
         distributions = {
-            name: _part_distribution(
-                labels, weights, _softmax(logits[rows, cols][person], axis=-1).T, present
+            name: part_distribution(
+                labels, weights, softmax(logits[rows, cols][person], axis=-1).T, present
             )
             for name, logits in maps.head_logits.items()
         }
@@ -185,12 +192,12 @@ def _dense_maps(
     mask_threshold: float,
 ) -> _DenseMaps:
     """Upsamples the kept queries' masks and the semantic heads and resolves overlaps."""
-    content = _content_box(letterbox)
-    mask_probs = _sigmoid(_upsample_crop(outputs["masks"][keep], letterbox, content))
+    content = content_box(letterbox)
+    mask_probs = sigmoid(upsample_crop(outputs["masks"][keep], letterbox, content))
     owner = _resolve_overlaps(mask_probs, scores, mask_threshold) + 1  # (h, w), 0 = none
-    part_logits = _upsample_crop(outputs["attribute"], letterbox, content)
+    part_logits = upsample_crop(outputs["attribute"], letterbox, content)
     part_map = part_logits[..., 1:].argmax(-1).astype(np.uint8) + 1  # as argmax of softmax
-    head_logits = {n: _upsample_crop(outputs[n], letterbox, content) for n in CHARACTERISTIC_HEADS}
+    head_logits = {n: upsample_crop(outputs[n], letterbox, content) for n in CHARACTERISTIC_HEADS}
     source_owner, source_parts = _to_source(owner, part_map, letterbox)
     return _DenseMaps(
         owner=owner,
@@ -206,61 +213,12 @@ def _dense_maps(
     )
 
 
-def _part_distribution(
-    labels: np.ndarray, weights: np.ndarray, probs: np.ndarray, present: np.ndarray
-) -> np.ndarray:
-    """Per part, the part-probability-weighted mean of one head's probabilities.
-
-    Args:
-        labels: (P,) part of each person pixel.
-        weights: (P,) probability of that part.
-        probs: (C, P) the head's class probabilities at those pixels.
-        present: (22,) parts present in the person's source-frame mask.
-
-    Returns:
-        (22, C) rows summing to 1 for present parts, 0 elsewhere.
-    """
-    sums = np.stack(
-        [np.bincount(labels, weights=weights * row, minlength=NUM_PARTS) for row in probs], axis=1
-    )
-    totals = sums.sum(1, keepdims=True)
-    dist = np.divide(sums, totals, out=np.zeros_like(sums), where=totals > 0)
-    return np.where(present[:, None], dist, 0.0).astype(np.float32)
-
-
 def _resolve_overlaps(mask_probs: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
     """(h, w, K) probabilities -> (h, w) int owner index (-1 = nobody); a contested pixel goes
     to the person with the highest score * probability (ties: the higher-ranked person)."""
     claims = np.where(mask_probs > threshold, mask_probs * scores, -1.0)
     owner = claims.argmax(-1)
     return np.where(claims.max(-1) > 0, owner, -1).astype(np.int32)
-
-
-def _content_box(letterbox: Letterbox) -> tuple[int, int, int, int]:
-    """(x0, y0, x1, y1) of the resized frame inside the model input."""
-    new_h = round(letterbox.source_size[0] * letterbox.scale)
-    new_w = round(letterbox.source_size[1] * letterbox.scale)
-    return letterbox.pad_x, letterbox.pad_y, letterbox.pad_x + new_w, letterbox.pad_y + new_h
-
-
-def _upsample_crop(
-    maps: np.ndarray, letterbox: Letterbox, content: tuple[int, int, int, int]
-) -> np.ndarray:
-    """(C, H/4, W/4) -> (h, w, C): bilinear to the model input size (half-pixel centres, as
-    ``F.interpolate(align_corners=False)`` in training), then cropped to the content.
-
-    Channel-last output avoids transposing full-resolution maps; cv2 takes at most 512
-    channels per call.
-    """
-    height, width = letterbox.target_size
-    x0, y0, x1, y1 = content
-    small = np.ascontiguousarray(maps.astype(np.float32, copy=False).transpose(1, 2, 0))
-    parts = []
-    for start in range(0, small.shape[-1], 512):
-        chunk = np.ascontiguousarray(small[..., start : start + 512])
-        resized = cv2.resize(chunk, (width, height), interpolation=cv2.INTER_LINEAR)
-        parts.append(resized.reshape(height, width, -1)[y0:y1, x0:x1])
-    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
 
 
 def _to_source(
@@ -311,15 +269,6 @@ def _to_numpy(outputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
             value = value.detach().float().cpu().numpy()
         arrays[name] = np.asarray(value)
     return arrays
-
-
-def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
-    shifted = np.exp(x - x.max(axis=axis, keepdims=True))
-    return shifted / shifted.sum(axis=axis, keepdims=True)
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
 
 
 def build_postprocessor(

@@ -1,11 +1,11 @@
 """PersonLab (Papandreou et al., ECCV 2018): bottom-up poses and person instances from keypoint
 heatmaps, short/mid/long-range offsets and a geometric embedding, plus the CCIHP semantic heads.
 
-Importing the package registers ``personlab`` checkpoints with
-:func:`describeme.models.checkpoint.register_model`.
+Call :func:`register` (from :mod:`.parser`) to make ``personlab`` checkpoints loadable by
+:func:`describeme.models.checkpoint.load_checkpoint` and parseable by
+:func:`describeme.models.registry.load_parser`; importing the package changes no global table.
 """
 
-from describeme.models.checkpoint import register_model
 from describeme.models.personlab.model import (
     MODEL_NAME,
     OUTPUT_NAMES,
@@ -13,7 +13,13 @@ from describeme.models.personlab.model import (
     build_personlab,
     default_disk_radius,
 )
+from describeme.models.personlab.parser import register
 
-register_model(MODEL_NAME, "describeme.models.personlab.model:build_personlab")
-
-__all__ = ["MODEL_NAME", "OUTPUT_NAMES", "PersonLab", "build_personlab", "default_disk_radius"]
+__all__ = [
+    "MODEL_NAME",
+    "OUTPUT_NAMES",
+    "PersonLab",
+    "build_personlab",
+    "default_disk_radius",
+    "register",
+]

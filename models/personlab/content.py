@@ -14,7 +14,7 @@ import numpy as np
 
 from describeme.geometry import Letterbox
 from describeme.masks import RunLengthMask
-from describeme.models.hptr.postprocess import _content_box, _sigmoid, _upsample_crop
+from describeme.models.common.dense import content_box, sigmoid, upsample_crop
 
 CHARACTERISTIC_HEADS = ("color", "size", "pattern")
 
@@ -41,13 +41,13 @@ class ContentMaps:
 
 def content_maps(outputs: Mapping[str, np.ndarray], letterbox: Letterbox) -> ContentMaps:
     """Upsamples the segmentation and semantic heads to the content region."""
-    content = _content_box(letterbox)
-    part_logits = _upsample_crop(outputs["attribute"], letterbox, content)
+    content = content_box(letterbox)
+    part_logits = upsample_crop(outputs["attribute"], letterbox, content)
     return ContentMaps(
-        segmentation=_sigmoid(_upsample_crop(outputs["segmentation"], letterbox, content))[..., 0],
+        segmentation=sigmoid(upsample_crop(outputs["segmentation"], letterbox, content))[..., 0],
         part_logits=part_logits,
         part_map=part_logits[..., 1:].argmax(-1).astype(np.uint8) + 1,  # as argmax of softmax
-        heads={n: _upsample_crop(outputs[n], letterbox, content) for n in CHARACTERISTIC_HEADS},
+        heads={n: upsample_crop(outputs[n], letterbox, content) for n in CHARACTERISTIC_HEADS},
         content_shape=part_logits.shape[:2],
         source_size=letterbox.source_size,
     )

@@ -19,17 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from describeme.models.common.losses import dense_dice_loss, dense_focal_loss
+from describeme.models.common.losses import SEMANTIC_TARGETS, semantic_losses
+from describeme.models.datasets import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
 from describeme.models.personlab.refine import refine_long_offsets, refine_mid_offsets
 from describeme.models.personlab.targets import build_targets
 
-SEMANTIC_TARGETS: dict[str, str] = {
-    "parts": "attribute",
-    "size": "size",
-    "pattern": "pattern",
-    "color": "color",
-}
-IGNORE_INDEX = 255
 DEFAULT_WEIGHTS: dict[str, float] = {
     "loss_heatmap": 4.0,
     "loss_segmentation": 2.0,
@@ -111,7 +105,7 @@ class PersonLabCriterion(nn.Module):
                 f"{self.output_stride} are {expected}; masks must be at the input resolution"
             )
         losses = self.keypoint_losses(outputs, targets)
-        losses.update(_semantic_losses(outputs, semantic))
+        losses.update(semantic_losses(outputs, semantic))
         losses["loss"] = torch.stack(
             [self.weights.get(k, 1.0) * v for k, v in losses.items()]
         ).sum()
@@ -159,30 +153,30 @@ class PersonLabCriterion(nn.Module):
         return total / mask.sum().clamp(min=1.0)
 
 
-def _semantic_losses(
-    outputs: Mapping[str, Any], semantic: Mapping[str, torch.Tensor]
-) -> dict[str, torch.Tensor]:
-    """Dice + focal for each semantic head, logits upsampled to the target size."""
-    missing = [name for name in SEMANTIC_TARGETS if name not in semantic]
-    if missing:
-        raise ValueError(
-            f"semantic targets {missing} are missing; expected keys "
-            f"{list(SEMANTIC_TARGETS)} with (B, H, W) int64 maps"
-        )
-    losses = {}
-    for target_name, head in SEMANTIC_TARGETS.items():
-        target = semantic[target_name].long()
-        logits = outputs[head]
-        if target.ndim != 3 or target.shape[0] != logits.shape[0]:
-            raise ValueError(
-                f"semantic target '{target_name}' must be (B, H, W) with "
-                f"B={logits.shape[0]}, got {tuple(target.shape)}"
-            )
-        logits = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
-        target = target.to(logits.device)
-        losses[f"loss_{head}_dice"] = dense_dice_loss(logits, target, IGNORE_INDEX)
-        losses[f"loss_{head}_focal"] = dense_focal_loss(logits, target, IGNORE_INDEX)
-    return losses
+class PersonLabLoss:
+    """``(model, batch) -> losses`` for a training loop: a ``collate_parsing`` batch -> model
+    input and criterion targets (HPTR's ``HPTRLoss`` contract).
+
+    The dataset adapter normalises images with ImageNet statistics, but PersonLab normalises
+    inside its graph (every backend takes [0, 1] RGB), so the batch is mapped back first.
+    The losses run in fp32 even under autocast.
+    """
+
+    def __init__(self, criterion: PersonLabCriterion, device: torch.device) -> None:
+        self.criterion, self.device = criterion.to(device), device
+        self.mean = torch.tensor(IMAGENET_MEAN_RGB, device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD_RGB, device=device).view(1, 3, 1, 1)
+
+    def __call__(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        images = batch["image"].to(self.device, non_blocking=True) * self.std + self.mean
+        outputs = model(images.clamp_(0.0, 1.0))  # (B, 3, H, W) RGB in [0, 1]
+        instances = [
+            {"keypoints": keypoints.to(self.device), "masks": masks.to(self.device)}
+            for keypoints, masks in zip(batch["keypoints"], batch["masks"], strict=True)
+        ]
+        semantic = {name: batch[name].to(self.device) for name in SEMANTIC_TARGETS}
+        with torch.autocast(self.device.type, enabled=False):
+            return self.criterion({k: v.float() for k, v in outputs.items()}, instances, semantic)
 
 
 def build_criterion(

@@ -2,15 +2,16 @@
 
 1. Hough voting: every cell votes for keypoint k at ``x + S_k(x)`` with weight ``p_k(x)``,
    bilinearly splatted into a score map at ``hough_stride`` input pixels per cell and
-   normalised by pi R^2, so a perfect disk of votes sums to 1 (paper eq. 1).
+   normalised by pi R^2, so a perfect disk of votes sums to 1.
 2. Local maxima of the score maps above ``peak_threshold`` (0.01) are the candidate seeds;
    each peak is refined to sub-pixel precision by the centroid of its 3x3 neighbourhood.
 3. Greedy decoding: one priority queue across keypoint types, popped in descending score
-   order (nothing is pushed while decoding, so a sorted array serves as the queue). A seed within ``nms_radius`` of the same keypoint of a person already found is
-   rejected; otherwise it starts a person, and the refined mid-range offsets are followed
-   along the kinematic tree (in whichever direction leads away from the seed) to place every
-   other keypoint.
-4. Scoring: each keypoint gets the expected OKS (paper eq. 3), the heatmap probability times
+   order (nothing is pushed while decoding, so a sorted array serves as the queue). A seed
+   within ``nms_radius`` of the same keypoint of a person already found is rejected;
+   otherwise it starts a person, and the refined mid-range offsets are followed along the
+   kinematic tree (in whichever direction leads away from the seed) to place every other
+   keypoint.
+4. Scoring: each keypoint gets the expected OKS, the heatmap probability times
    the Gaussian OKS kernel integrated against the normalised Hough scores in the keypoint's
    disk; a person's score is keypoint-level soft-NMS (paper eq. 4): the mean over keypoints of
    the scores of keypoints not within ``nms_radius`` of the same keypoint of a higher-scoring

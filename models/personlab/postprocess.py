@@ -30,12 +30,12 @@ import torch
 from describeme.geometry import Letterbox
 from describeme.labels import NUM_KEYPOINTS, NUM_PARTS
 from describeme.masks import RunLengthMask
-from describeme.models.hptr.postprocess import (
-    _content_box,
-    _part_distribution,
-    _sigmoid,
-    _softmax,
-    _upsample_crop,
+from describeme.models.common.dense import (
+    content_box,
+    part_distribution,
+    sigmoid,
+    softmax,
+    upsample_crop,
 )
 from describeme.models.personlab.content import (
     CHARACTERISTIC_HEADS,
@@ -148,7 +148,7 @@ class PersonLabPostprocessor:
         height, width = outputs["heatmaps"].shape[-2:]
         mid, long = _refined_offsets(outputs, stride)
         poses = decode_poses(
-            _sigmoid(outputs["heatmaps"].astype(np.float64)),
+            sigmoid(outputs["heatmaps"].astype(np.float64)),
             outputs["short_offsets"].astype(np.float64).reshape(NUM_KEYPOINTS, 2, height, width),
             mid.astype(np.float64).reshape(NUM_EDGES, 2, height, width),
             stride=stride,
@@ -175,8 +175,8 @@ class PersonLabPostprocessor:
         stride = letterbox.target_size[0] // outputs["heatmaps"].shape[-2]
         distances = np.minimum(embedding_distances(long, keypoints, probs, stride), _FAR)
         maps = content_maps(outputs, letterbox)
-        content = _content_box(letterbox)
-        up = _upsample_crop(distances, letterbox, content)  # (h, w, N)
+        content = content_box(letterbox)
+        up = upsample_crop(distances, letterbox, content)  # (h, w, N)
         members = assign_pixels(
             up.transpose(2, 0, 1), maps.segmentation, self.embedding_threshold,
             self.segmentation_threshold, self.exclusive_masks,
@@ -239,7 +239,7 @@ class PersonLabPostprocessor:
         part_area = mask.label_areas(NUM_PARTS).astype(np.float32)
         present = part_area > 0
         labels = labels_crop[inside].astype(np.int64)  # (P,)
-        part_probs = _softmax(maps.part_logits[region][inside], axis=-1)  # (P, 22)
+        part_probs = softmax(maps.part_logits[region][inside], axis=-1)  # (P, 22)
         # quality's functions take (C, H, W) maps: the person's pixels as a 1 x P image.
         flat_probs = part_probs.T[:, None]  # (22, 1, P)
         everyone = np.ones((1, labels.size), bool)
@@ -253,8 +253,8 @@ class PersonLabPostprocessor:
             fields["quality"][0] = qam_score(score, instance_score, s_p, *self.qam_weights)
         weights = np.take_along_axis(part_probs, labels[:, None], axis=1)[:, 0]  # (P,)
         for name, logits in heads.items():
-            head_probs = _softmax(logits[region][inside], axis=-1).T  # (C, P)
-            fields[name] = _part_distribution(labels, weights, head_probs, present)[None]
+            head_probs = softmax(logits[region][inside], axis=-1).T  # (C, P)
+            fields[name] = part_distribution(labels, weights, head_probs, present)[None]
         fields.update(
             masks=[mask], part_area=part_area[None], part_score=part_scores[None],
             box=np.asarray(mask.box, dtype=np.float32) if mask.area else None,

@@ -62,7 +62,7 @@ def test_eval_predictions_writes_contract_json(folders, tmp_path: Path, capsys) 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--model", "hptr"], "no model loader"),
+        (["--model", "hptr"], "no trained 'hptr' model is bundled"),
         ([], "exactly one of --model"),
         (["--predictions", "PRED", "--limit", "0"], "--limit must be >= 1"),
         (["--predictions", "PRED", "--workers", "0"], "--workers must be >= 1"),
@@ -70,9 +70,11 @@ def test_eval_predictions_writes_contract_json(folders, tmp_path: Path, capsys) 
     ],
 )
 def test_eval_errors_are_one_line(
-    folders, tmp_path: Path, capsys, extra: list[str], message: str
+    folders, tmp_path: Path, capsys, monkeypatch, extra: list[str], message: str
 ) -> None:
     data, pred = folders
+    (tmp_path / "no-models").mkdir()
+    monkeypatch.setenv("DESCRIBEME_MODELS_DIR", str(tmp_path / "no-models"))  # none bundled
     extra = [
         str(pred) if e == "PRED" else str(tmp_path / "missing") if e == "MISSING" else e
         for e in extra

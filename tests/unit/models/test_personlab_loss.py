@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from describeme.models.datasets import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
 from describeme.models.personlab.config import (
     build_criterion_from_config,
     build_model_from_config,
     load_personlab_config,
 )
-from describeme.models.personlab.criterion import DEFAULT_WEIGHTS, build_criterion
+from describeme.models.personlab.criterion import DEFAULT_WEIGHTS, PersonLabLoss, build_criterion
 from describeme.models.personlab.refine import (
     cell_positions,
     refine_long_offsets,
@@ -181,3 +182,21 @@ def test_bad_targets_raise_actionable_errors(tiny_setup, change, message) -> Non
 def test_negative_refinement_steps_are_rejected() -> None:
     with pytest.raises(ValueError, match="mid_refine_steps"):
         build_criterion(mid_refine_steps=-1)
+
+
+def test_batch_adapter_feeds_a_collated_batch_to_the_criterion(tiny_setup) -> None:
+    model, criterion = tiny_setup
+    instances, semantic = _instances_and_semantic()
+    mean = torch.tensor(IMAGENET_MEAN_RGB).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD_RGB).view(1, 3, 1, 1)
+    rgb = torch.rand(1, 3, 64, 64)
+    batch = {
+        "image": (rgb - mean) / std,  # what ParsingTorchDataset yields
+        "keypoints": [instances[0]["keypoints"]],
+        "masks": [instances[0]["masks"]],
+        **semantic,
+    }
+    with torch.no_grad():
+        adapted = PersonLabLoss(criterion, torch.device("cpu"))(model, batch)
+        direct = criterion(model(rgb), instances, semantic)
+    torch.testing.assert_close(adapted["loss"], direct["loss"], rtol=1e-4, atol=1e-5)

@@ -3,6 +3,7 @@ round trip, ONNX export == eager."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,14 +12,20 @@ import pytest
 import torch
 
 from describeme.errors import ConfigError
+from describeme.models import checkpoint, registry
 from describeme.models.checkpoint import load_checkpoint, save_checkpoint
 from describeme.models.export import export_onnx
-from describeme.models.personlab import OUTPUT_NAMES, build_personlab, default_disk_radius
+from describeme.models.personlab import (
+    OUTPUT_NAMES,
+    build_personlab,
+    default_disk_radius,
+    register,
+)
 from describeme.models.personlab.config import build_model_from_config, load_personlab_config
 
 torch.set_num_threads(1)
 CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "models"
-# Measured max abs difference ~1e-5 (offsets are scaled by R = 12 inside the graph); a wrong op
+# Measured max abs difference ~4e-6 (offsets are scaled by R = 12 inside the graph); a wrong op
 # differs by order 1e-1.
 RTOL = ATOL = 1e-4
 
@@ -89,7 +96,17 @@ def test_model_args_rebuild_the_same_architecture(tiny) -> None:
     assert tiny.model_name == "personlab"
 
 
-def test_checkpoint_round_trip_rebuilds_personlab_from_the_file_alone(tiny, tmp_path) -> None:
+@pytest.fixture
+def registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``register()`` on copies of the global tables, restored after the test."""
+    monkeypatch.setattr(checkpoint, "MODEL_BUILDERS", dict(checkpoint.MODEL_BUILDERS))
+    monkeypatch.setattr(registry, "PARSER_FACTORIES", dict(registry.PARSER_FACTORIES))
+    register()
+
+
+def test_checkpoint_round_trip_rebuilds_personlab_from_the_file_alone(
+    tiny, tmp_path, registered
+) -> None:
     path = save_checkpoint(tmp_path / "personlab.pt", tiny, metrics={"kp_ap": 0.1})
     loaded, meta = load_checkpoint(path, expected_model="personlab")
     images = torch.rand(1, 3, 64, 64)
@@ -170,3 +187,36 @@ def test_dynamic_size_export_runs_other_sizes_like_eager(tiny, tmp_path) -> None
     assert onnx_out["heatmaps"].shape == (1, 17, 12, 16)
     for name in OUTPUT_NAMES:
         np.testing.assert_allclose(onnx_out[name], eager[name], rtol=RTOL, atol=ATOL, err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def tiny_config():
+    return load_personlab_config(CONFIGS / "personlab_tiny.yaml")
+
+
+@pytest.mark.parametrize("kind", ["checkpoint", "onnx"])
+def test_registered_parser_turns_frames_into_persons(tiny, tiny_config, tmp_path, registered, kind):
+    config_json = json.dumps(tiny_config.model_dump(mode="json"))
+    if kind == "checkpoint":
+        path = save_checkpoint(tmp_path / "personlab.pt", tiny, config=tiny_config)
+    else:
+        path = export_onnx(
+            tiny, tmp_path / "personlab.onnx", (64, 64), metadata={"config": config_json}
+        )
+    parser = registry.load_parser(path)
+    assert parser.model_name == "personlab" and parser.input_size == (64, 64)
+    frames = [np.random.default_rng(2).integers(0, 255, (48, 80, 3), dtype=np.uint8)]
+    (persons,) = parser.parse(frames)
+    assert persons.keypoints is not None and persons.masks is not None
+    assert all(m.image_size == (48, 80) for m in persons.masks)
+
+
+def test_parser_takes_the_disk_radius_from_the_model_args(tiny_config) -> None:
+    from describeme.models.personlab.parser import personlab_config_from_meta
+
+    meta = {"config": tiny_config.model_dump(mode="json"), "model_args": {"disk_radius": 9.0}}
+    assert personlab_config_from_meta(meta).model.disk_radius == 9.0
+    assert personlab_config_from_meta({}).model.disk_radius == 20.0
+    train_meta = {"config": {"epochs": 3, "model": tiny_config.model_dump(mode="json")}}
+    assert personlab_config_from_meta(train_meta).input_size == (64, 64)
+    assert personlab_config_from_meta({"config": "not json"}).input_size == (512, 512)

@@ -3,6 +3,7 @@ evaluation maps, eval/export through the CLI on a freshly saved tiny checkpoint.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from describeme.models import checkpoint as ckpt
 from describeme.models.hptr.config import build_model_from_config, load_hptr_config
 from describeme.models.inference import Parser, persons_to_prediction
 from describeme.models.registry import (
+    MODEL_PLUGINS,
     MODELS_DIR_ENV,
+    PARSER_FACTORIES,
     NoBundledModelError,
     load_model,
     load_parser,
@@ -84,14 +87,23 @@ def test_bundled_name_loads_from_models_dir(
 
 
 def test_other_model_is_rejected_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(ckpt.MODEL_BUILDERS, "personlab", "torch.nn:Identity")
+    monkeypatch.setitem(ckpt.MODEL_BUILDERS, "segnet", "torch.nn:Identity")
     other = nn.Identity()
-    other.model_name, other.model_args = "personlab", {"unused": 1}
-    path = ckpt.save_checkpoint(tmp_path / "pl.pt", other)
-    with pytest.raises(DataError, match="holds a 'personlab' model, expected 'hptr'"):
+    other.model_name, other.model_args = "segnet", {"unused": 1}
+    path = ckpt.save_checkpoint(tmp_path / "seg.pt", other)
+    with pytest.raises(DataError, match="holds a 'segnet' model, expected 'hptr'"):
         load_model(path, expected_model="hptr")
-    with pytest.raises(DataError, match="'personlab' model, which has no parser"):
+    with pytest.raises(DataError, match="'segnet' model, which has no parser"):
         load_parser(path)
+
+
+def test_installed_model_plugins_register_their_parsers(tiny_checkpoint: Path) -> None:
+    load_model(tiny_checkpoint)  # the first load runs the plugins
+    for target in MODEL_PLUGINS:
+        module_name = target.partition(":")[0]
+        if importlib.util.find_spec(module_name.rsplit(".", 1)[0]) is not None:
+            name = module_name.split(".")[-2]  # describeme.models.<name>.parser
+            assert name in PARSER_FACTORIES and name in ckpt.MODEL_BUILDERS
 
 
 def _person(box: tuple[int, int, int, int], part: int, score: float, size=(8, 10)) -> Persons:

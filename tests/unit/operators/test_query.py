@@ -299,3 +299,13 @@ def test_filters_merge_keeps_the_narrower_window() -> None:
 def test_constraint_validates(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         Constraint(**kwargs)
+
+
+def test_every_word_has_a_reading() -> None:
+    words = parse_query("a man in a red shrit, no hat zebra", now=NOW).to_dict()["words"]
+    assert [(w["word"], w["role"]) for w in words] == [
+        ("a", "filler"), ("man", "person"), ("in", "filler"), ("a", "filler"), ("red", "color"),
+        ("shrit", "part"), (",", "conjunction"), ("no", "negation"), ("hat", "part"),
+        ("zebra", "unknown"),
+    ]  # fmt: skip
+    assert words[5]["read_as"] == "shirt"

@@ -74,9 +74,8 @@ def test_atoms_of_positive_negated_and_presence_constraints() -> None:
         "bag",
     ]
     assert atoms[0].clause == "@upper_clothes_color:{red}"
-    assert atoms[0].fail_clause == "-@upper_clothes_color:{red}"
     assert atoms[0].conf_field == "upper_clothes_color_conf"
-    assert atoms[2].clause == "-(@parts:{hat})" and atoms[2].fail_clause == "(@parts:{hat})"
+    assert atoms[2].clause == "-(@parts:{hat})"
     assert atoms[2].conf_field is None and atoms[2].negated
     assert atoms[3].clause == "@parts:{bag}" and atoms[3].conf_field == "bag_presence"
 
@@ -120,13 +119,20 @@ def test_filter_clause_is_escaped(filters: Filters, expected: str) -> None:
     assert build_filter_clause(filters) == expected
 
 
-def test_tier_query_keeps_and_fails_atoms() -> None:
-    atoms = build_atoms([Constraint(UP, color="red"), Constraint("pants", color="blue")])
-    assert build_query(atoms, (), Filters()) == "@upper_clothes_color:{red} @pants_color:{blue}"
-    assert build_query(atoms, (0,), Filters(("c",))) == (
-        "@stream:{c} -@upper_clothes_color:{red} @pants_color:{blue}"
+def test_tier_query_keeps_atoms_and_drops_the_failed_ones() -> None:
+    atoms = build_atoms([Constraint(UP, color="red"), Constraint("pants", color="blue"),
+                         Constraint("hat", negated=True)])  # fmt: skip
+    assert build_query(atoms, (), Filters()) == (
+        "@upper_clothes_color:{red} @pants_color:{blue} -(@parts:{hat})"
     )
+    assert build_query(atoms, (0, 2), Filters(("c",))) == "@stream:{c} @pants_color:{blue}"
     assert build_query([], (), Filters()) == "*"
+
+
+def test_later_tiers_ask_for_the_tracks_already_found_too() -> None:
+    atoms = build_atoms([Constraint(UP, color="red"), Constraint("pants", color="blue")])
+    args, _ = _Searcher(FakeStore(), atoms, Filters(), 10).tier_command((1,), skip=7)  # type: ignore[arg-type]
+    assert args[args.index("MAX") + 1] == "17" and args[-3] == "17"
 
 
 @pytest.mark.parametrize("n_atoms", [1, 2, 3, 4, 5, 6, 8, 12])
@@ -226,3 +232,27 @@ def test_hit_to_dict_encodes_thumbnail() -> None:
     out = hit.to_dict()
     assert out["thumbnail_jpeg_base64"] == "/9g=" and out["strict"] and out["matched"] == ["hat"]
     assert "thumbnail_jpeg_base64" not in hit.to_dict(thumbnails=False)
+
+
+def test_sortable_confidences_are_not_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from describeme.operators import store as store_module
+
+    shipped = store_module.index_schema()
+    patched = []
+    for i, token in enumerate(shipped):
+        patched.append(token)
+        if token == "NUMERIC" and shipped[i - 1] == "upper_clothes_color_conf":
+            patched.append("SORTABLE")
+    monkeypatch.setattr(store_module, "index_schema", lambda: patched)
+    atoms = build_atoms([Constraint(UP, color="red", size="long")])
+    args, constant = _Searcher(FakeStore(), atoms, Filters(), 10).tier_command(())  # type: ignore[arg-type]
+    assert constant is None
+    assert args[3:6] == ["LOAD", "1", "@upper_clothes_size_conf"]  # only the unsortable one
+    assert args[args.index("MAX") + 2 : args.index("MAX") + 5] == ["LOAD", "1", "@__key"]
+
+
+def test_negation_only_tier_needs_no_sort() -> None:
+    atoms = build_atoms([Constraint(UP, color="red"), Constraint("hat", negated=True)])
+    args, constant = _Searcher(FakeStore(), atoms, Filters(), 10).tier_command((0,))  # type: ignore[arg-type]
+    assert args[0] == "FT.AGGREGATE" and "SORTBY" not in args and "APPLY" not in args
+    assert constant == pytest.approx(0.5)

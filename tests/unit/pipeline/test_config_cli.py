@@ -34,12 +34,20 @@ def test_bad_config_values_name_the_key(overrides: list[str], match: str) -> Non
         load_config(None, PipelineConfig, overrides)
 
 
-@pytest.mark.parametrize("model", [None, "hptr", "personlab", "/no/such/model.pt"])
-def test_no_model_says_none_is_bundled_and_suggests_standin(model: str | None) -> None:
+@pytest.mark.parametrize(
+    ("model", "match"),
+    [(None, "no trained model is bundled yet"), ("hptr", "no trained 'hptr' model is bundled"),
+     ("personlab", "no trained 'personlab' model is bundled"),
+     ("/no/such/model.pt", "no such checkpoint file")],
+)
+def test_no_model_says_none_is_bundled_and_suggests_standin(
+    model: str | None, match: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DESCRIBEME_MODELS_DIR", str(tmp_path))  # an empty models folder
     config = PipelineConfig()
     config.parser.model = model
     for call in (lambda: build_parser(config.parser), lambda: check_model_option(model)):
-        with pytest.raises(NoModelError, match="no trained model is bundled yet.*--model standin"):
+        with pytest.raises(NoModelError, match=f"{match}.*--model standin"):
             call()
 
 
