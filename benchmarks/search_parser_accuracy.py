@@ -26,6 +26,12 @@ import yaml  # noqa: E402
 from describeme.operators.query import Constraint, QueryError, parse_query  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+PROTOCOL = (
+    "All categories but 'heldout' were written first and used while developing the parser "
+    "(its first run on them: 183/187; the four misses were then fixed). The 'heldout' "
+    "queries were written afterwards, before running the parser on them, and were not tuned "
+    "on (first run: 39/40)."
+)
 Key = tuple[str, str | None, str | None, str | None, bool]
 
 
@@ -101,6 +107,7 @@ def main() -> None:
     result = {
         "machine": f"2-core CPU shared, Python {platform.python_version()}, {platform.machine()}",
         "queries_file": args.queries.name,
+        "protocol": PROTOCOL,
         **result,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

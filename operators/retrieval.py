@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 MAX_LIMIT = 100  # one page; more is pagination's job
 MAX_OFFSET = 10_000
 MAX_RELAXED_QUERIES = 32  # relaxed tier queries per search (pipelined in one round trip/level)
+_INDEXES_WITHOUT_SORTABLE: set[str] = set()  # live indexes older than the declared schema
 DEFAULT_MAX_CANDIDATES = 50  # tracks per tier query when re-ranking by vector (a tie-breaker)
 
 
@@ -264,6 +265,9 @@ class _Searcher:
         self.store, self.atoms, self.filters, self.cap = store, atoms, filters, cap
         self.total_weight = sum(a.weight for a in atoms) or 1.0
         self.queries: list[str] = []
+        # An index created before a schema change may lack the SORTABLE flags the code
+        # declares (ensure_index migrates it; a caller may not have run it): then LOAD all.
+        self.load_all = self.store.index_name in _INDEXES_WITHOUT_SORTABLE
 
     def tier_command(
         self, failed: tuple[int, ...], skip: int = 0
@@ -290,7 +294,8 @@ class _Searcher:
                     "LIMIT", "0", cap, "DIALECT", "2"], constant  # fmt: skip
         # SORTABLE fields are read from the index itself; others must be LOADed from every
         # matching hash, which is what a broad query ("red shirt" at 100k) spends its time on.
-        loads = [f"@{name}" for name in scored if name not in sortable_numeric_fields()]
+        sortable = frozenset() if self.load_all else sortable_numeric_fields()
+        loads = [f"@{name}" for name in scored if name not in sortable]
         terms = [f"{a.weight!r}*@{a.conf_field}" if a.conf_field else repr(a.weight)
                  for a in kept]  # fmt: skip
         return ["FT.AGGREGATE", self.store.index_name, query,
@@ -303,6 +308,25 @@ class _Searcher:
         self, failed_sets: list[tuple[int, ...]], skip: int = 0, count_strict: bool = False
     ) -> tuple[list[_Candidate], int | None]:
         """Runs one level's queries in one round trip (plus the strict count if asked)."""
+        import redis
+
+        try:
+            return self._run_tier(failed_sets, skip, count_strict)
+        except redis.exceptions.ResponseError as exc:
+            if "not loaded" not in str(exc) or self.load_all:
+                raise
+            log.warning(
+                "index %s lacks SORTABLE confidence fields; run ensure_index() to "
+                "migrate it (searching with LOADs meanwhile)",
+                self.store.index_name,
+            )
+            _INDEXES_WITHOUT_SORTABLE.add(self.store.index_name)
+            self.load_all = True
+            return self._run_tier(failed_sets, skip, count_strict)
+
+    def _run_tier(
+        self, failed_sets: list[tuple[int, ...]], skip: int, count_strict: bool
+    ) -> tuple[list[_Candidate], int | None]:
         pipe = self.store.client.pipeline(transaction=False)
         constants = []
         for failed in failed_sets:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import glob
 import json
 import logging
+import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,15 @@ def _check_local(uris: list[str]) -> None:
     for uri in uris:
         if "://" not in uri and not uri.startswith("/dev/video") and not Path(uri).exists():
             raise DataError(f"no such video file: {uri}")
+
+
+def _default_out_video(out_video: Path | None) -> Path | None:
+    """``--out-video``: 'none' skips it; unset writes under the per-user data folder."""
+    if out_video is not None:
+        return None if str(out_video).lower() == "none" else out_video
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return base / "describeme" / "runs" / stamp / "annotated.mp4"
 
 
 def _out_videos(out_video: Path | None, count: int) -> list[str | None]:
@@ -143,7 +154,9 @@ def register(app: typer.Typer) -> None:
         redis_url: str | None = typer.Option(None, help="External Redis (default: embedded)."),
         ray_address: str | None = typer.Option(None, help="Ray cluster (default: local)."),
         fps: float | None = typer.Option(None, help="Sample sources to this frame rate."),
-        out_video: Path | None = typer.Option(None, help="Write an annotated MP4 here."),
+        out_video: Path | None = typer.Option(
+            None, help="Annotated MP4 path (default: a new file under the per-user data folder "
+            "describeme/runs/; 'none' to skip)."),
         summary_json: Path | None = typer.Option(None, help="Write the run summary here."),
         metrics_port: int | None = typer.Option(None, help="Serve Prometheus /metrics here."),
         config: Path | None = common.CONFIG_OPTION,
@@ -162,9 +175,14 @@ def register(app: typer.Typer) -> None:
         _check_local(uris)
         check_model_option(cfg.parser.model)
         log.debug("resolved config:\n%s", dump_config(cfg))
-        ids, videos = _stream_ids(uris), _out_videos(out_video, len(uris))
+        ids, videos = _stream_ids(uris), _out_videos(_default_out_video(out_video), len(uris))
         summary = _execute(cfg, redis_url, lambda graph, tick: graph.run(uris, ids, videos, tick))
         _finish({**summary, "config": cfg.model_dump(mode="json")}, summary_json)
+        for video in videos:
+            if video is not None:
+                common.stderr.print(
+                    f"annotated video: {video}", markup=False, highlight=False, soft_wrap=True
+                )
 
     @app.command()
     def ingest(

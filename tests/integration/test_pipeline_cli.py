@@ -71,7 +71,8 @@ def test_sigterm_drains_flushes_and_summarises(tmp_path: Path, redis_server: Any
 
     clip = _long_clip(tmp_path / "clip")
     port, summary_path = _free_port(), tmp_path / "summary.json"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_AUTH_MODE": "disabled"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_AUTH_MODE": "disabled",
+           "XDG_DATA_HOME": str(tmp_path / "data")}  # the default annotated video goes here
     command = [sys.executable, "-m", "describeme.cli.main", "run", str(clip), "--model", "standin",
                "--redis-url", redis_server.url, "--metrics-port", str(port),
                "--summary-json", str(summary_path), "-o", "stream.live=true",
@@ -92,6 +93,8 @@ def test_sigterm_drains_flushes_and_summarises(tmp_path: Path, redis_server: Any
     summary = json.loads(summary_path.read_text())
     assert summary["streams"][0]["status"] == "stopped"
     assert 10 <= summary["frames"] < FRAMES
+    (video,) = (tmp_path / "data" / "describeme" / "runs").glob("*/annotated.mp4")
+    assert f"annotated video: {video}" in output and video.stat().st_size > 0
     assert summary["tracks"] == 1 and summary["dropped_frames"] >= 0
     assert summary["config"]["parser"]["model"] == "standin"  # the run's resolved config
     client = redis_server.client()

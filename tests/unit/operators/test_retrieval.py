@@ -256,3 +256,36 @@ def test_negation_only_tier_needs_no_sort() -> None:
     args, constant = _Searcher(FakeStore(), atoms, Filters(), 10).tier_command((0,))  # type: ignore[arg-type]
     assert args[0] == "FT.AGGREGATE" and "SORTBY" not in args and "APPLY" not in args
     assert constant == pytest.approx(0.5)
+
+
+def test_index_without_sortable_fields_falls_back_to_loads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The code declares SORTABLE confidences but the live index predates that."""
+    import redis
+
+    from describeme.operators import retrieval
+    from describeme.operators import store as store_module
+
+    shipped = store_module.index_schema()
+    patched: list[str] = []
+    for i, token in enumerate(shipped):
+        patched.append(token)
+        if token == "NUMERIC" and shipped[i - 1].endswith("_conf"):
+            patched.append("SORTABLE")
+    monkeypatch.setattr(store_module, "index_schema", lambda: patched)
+    monkeypatch.setattr(retrieval, "_INDEXES_WITHOUT_SORTABLE", set())
+    store = FakeStore()
+    sent: list[tuple[Any, ...]] = store.client.commands
+
+    def execute(self: RecordingPipeline) -> list[Any]:
+        if sent[-1][0] == "FT.SEARCH" and sent[-2][3] == "APPLY":  # strict tier without LOAD
+            raise redis.exceptions.ResponseError("Property `x_conf` not loaded nor in pipeline")
+        return [[0] for _ in range(self.queued)]
+
+    monkeypatch.setattr(RecordingPipeline, "execute", execute)
+    search_tracks(store, "red shirt")  # type: ignore[arg-type]
+    aggregates = [c for c in sent if c[0] == "FT.AGGREGATE"]
+    assert aggregates[0][3] == "APPLY"  # first try: scored from the index
+    assert aggregates[1][3:5] == ("LOAD", "2")  # retry: confidences loaded from the hashes
+    assert store.index_name in retrieval._INDEXES_WITHOUT_SORTABLE
