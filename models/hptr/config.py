@@ -14,8 +14,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from describeme.config import StrictModel, load_config
+from describeme.models.common.inputs import check_input_size
 from describeme.models.hptr.criterion import HPTRCriterion, build_criterion
-from describeme.models.hptr.model import HPTR, SIZE_DIVISOR, build_hptr
+from describeme.models.hptr.model import HPTR, build_hptr
 from describeme.models.hptr.postprocess import HPTRPostprocessor, build_postprocessor
 
 
@@ -72,11 +73,7 @@ class HPTRConfig(StrictModel):
     @field_validator("input_size")
     @classmethod
     def _multiple_of_divisor(cls, value: tuple[int, int]) -> tuple[int, int]:
-        if min(value) <= 0 or value[0] % SIZE_DIVISOR or value[1] % SIZE_DIVISOR:
-            raise ValueError(
-                f"input_size must be positive multiples of {SIZE_DIVISOR}, got {value}"
-            )
-        return value
+        return check_input_size(value)
 
 
 def load_hptr_config(path: str | Path | None, overrides: Iterable[str] = ()) -> HPTRConfig:

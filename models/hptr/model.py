@@ -18,6 +18,7 @@ from torch import nn
 
 from describeme.models.common.backbones import MobileNetV2, ResNet, build_backbone
 from describeme.models.common.heads import SEMANTIC_HEADS, build_semantic_heads
+from describeme.models.common.inputs import SIZE_DIVISOR, check_input_shape  # noqa: F401
 from describeme.models.common.pyramid import build_pyramid_decoder
 from describeme.models.hptr.mask_head import QueryAttentionMap, build_mask_head
 from describeme.models.hptr.transformer import PositionEmbeddingSine, build_transformer
@@ -25,7 +26,6 @@ from describeme.models.hptr.transformer import PositionEmbeddingSine, build_tran
 MODEL_NAME = "hptr"
 # Raw outputs of the exported graph, in order. Class index 0 = person, 1 = no-object.
 OUTPUT_NAMES: tuple[str, ...] = ("logits", "boxes", "masks", *SEMANTIC_HEADS)
-SIZE_DIVISOR = 32
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -109,7 +109,7 @@ class HPTR(nn.Module):
             ``aux_loss`` also ``aux``: a list of {logits, boxes} for earlier decoder layers.
         """
         if not torch.jit.is_tracing():
-            check_input_shape(tuple(images.shape))
+            check_input_shape(tuple(images.shape), "HPTR")
         x = (images - self.pixel_mean) / self.pixel_std
         features = self.backbone(x)  # [C2..C5], strides 4..32
         levels, upscaled = self.pyramid(features)
@@ -126,18 +126,6 @@ class HPTR(nn.Module):
                 {"logits": a, "boxes": b} for a, b in zip(logits[:-1], boxes[:-1], strict=True)
             ]
         return out
-
-
-def check_input_shape(shape: tuple[int, ...]) -> None:
-    """Raises ValueError unless ``shape`` is (B, 3, H, W) with H, W positive multiples of 32."""
-    if len(shape) != 4 or shape[1] != 3:
-        raise ValueError(f"HPTR expects images of shape (B, 3, H, W), got {shape}")
-    height, width = shape[2], shape[3]
-    if height <= 0 or width <= 0 or height % SIZE_DIVISOR or width % SIZE_DIVISOR:
-        raise ValueError(
-            f"HPTR input height and width must be positive multiples of {SIZE_DIVISOR}, "
-            f"got {height}x{width} (letterbox to e.g. 512x512)"
-        )
 
 
 def build_hptr(

@@ -10,7 +10,9 @@ against itself gives 1.0 and other systems' outputs can be converted and scored:
     Instance_ids/<id>.png optional, not needed (instances come from the two maps above)
     Color_ids/, Size_ids/, Pattern_ids/<id>.png   optional characteristic maps
     scores.json           optional scores; anything missing counts as 1.0
-    keypoints.json        optional COCO results list (image_id = the image's file stem)
+    keypoints.json        optional COCO results list (image_id = the image's file stem);
+                          without it, the layout's annotations/person_keypoints.json (COCO
+                          ground-truth format) is read as predictions with score 1.0
 
 ``scores.json``::
 
@@ -125,10 +127,14 @@ def load_scores(pred_root: str | Path) -> tuple[dict[str, dict[str, Scores]], tu
 
 
 def load_keypoints(pred_root: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
-    """Reads ``keypoints.json`` (COCO results): image_id -> ((K, 17, 3), (K,)); None if absent."""
+    """Reads ``keypoints.json`` (COCO results): image_id -> ((K, 17, 3), (K,)).
+
+    Falls back to the dataset layout's COCO annotation file (so a dataset scored against
+    itself gets keypoint AP 1.0); None when neither exists.
+    """
     path = Path(pred_root) / KEYPOINTS_JSON
     if not path.is_file():
-        return None
+        return _keypoints_from_annotations(Path(pred_root) / layout.COCO_KEYPOINTS)
     data = _read_json(path)
     if not isinstance(data, list):
         raise DataError(f"{path}: must be a COCO results list of {{image_id, keypoints, score}}")
@@ -252,3 +258,29 @@ class PredictionWriter:
             (self.root / SCORES_JSON).write_text(json.dumps(self._scores), encoding="utf-8")
         if self._keypoints:
             (self.root / KEYPOINTS_JSON).write_text(json.dumps(self._keypoints), encoding="utf-8")
+
+
+def _keypoints_from_annotations(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+    """The layout's COCO ground truth as keypoint predictions (score 1.0 each).
+
+    People without any labelled keypoint are left out: COCO ignores them as ground truth, so
+    as predictions they could only be false positives.
+    """
+    if not path.is_file():
+        return None
+    data = _read_json(path)
+    try:
+        stems = {img["id"]: Path(img["file_name"]).stem for img in data["images"]}
+        results = [
+            {"image_id": stems[ann["image_id"]], "keypoints": ann["keypoints"], "score": 1.0}
+            for ann in data["annotations"]
+            if ann.get("num_keypoints", 0) > 0 and not ann.get("iscrowd", 0)
+        ]
+    except (KeyError, TypeError):
+        raise DataError(f"{path}: not a COCO keypoint annotation file") from None
+    grouped: dict[str, tuple[list[np.ndarray], list[float]]] = {}
+    for item in results:
+        points_list, scores = grouped.setdefault(item["image_id"], ([], []))
+        points_list.append(np.asarray(item["keypoints"], np.float32).reshape(NUM_KEYPOINTS, 3))
+        scores.append(1.0)
+    return {k: (np.stack(p), np.asarray(s)) for k, (p, s) in grouped.items()}

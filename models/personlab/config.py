@@ -15,9 +15,9 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from describeme.config import StrictModel, load_config
+from describeme.models.common.inputs import check_input_size
 from describeme.models.personlab.criterion import PersonLabCriterion, build_criterion
 from describeme.models.personlab.model import (
-    SIZE_DIVISOR,
     PersonLab,
     build_personlab,
 )
@@ -75,11 +75,7 @@ class PersonLabConfig(StrictModel):
     @field_validator("input_size")
     @classmethod
     def _multiple_of_divisor(cls, value: tuple[int, int]) -> tuple[int, int]:
-        if min(value) <= 0 or value[0] % SIZE_DIVISOR or value[1] % SIZE_DIVISOR:
-            raise ValueError(
-                f"input_size must be positive multiples of {SIZE_DIVISOR}, got {value}"
-            )
-        return value
+        return check_input_size(value)
 
     @model_validator(mode="after")
     def _radius_fits_input(self) -> PersonLabConfig:

@@ -35,6 +35,7 @@ from torch import nn
 from describeme.labels import KINEMATIC_TREE, NUM_KEYPOINTS
 from describeme.models.common.backbones import MobileNetV2, ResNet, build_backbone
 from describeme.models.common.heads import SEMANTIC_HEADS, build_semantic_heads
+from describeme.models.common.inputs import SIZE_DIVISOR, check_input_shape  # noqa: F401
 from describeme.models.common.pyramid import build_pyramid_decoder, conv_gn_relu
 
 MODEL_NAME = "personlab"
@@ -54,7 +55,6 @@ KEYPOINT_HEADS: dict[str, int] = {
 }
 OFFSET_HEADS = ("short_offsets", "mid_offsets", "long_offsets")
 OUTPUT_NAMES: tuple[str, ...] = (*KEYPOINT_HEADS, *SEMANTIC_HEADS)
-SIZE_DIVISOR = 32
 OUTPUT_STRIDES = (8, 16)
 # The paper's disk radius is 32 px for 801 px training crops; it scales with the input.
 PAPER_RADIUS, PAPER_INPUT = 32.0, 801.0
@@ -135,7 +135,7 @@ class PersonLab(nn.Module):
             (B, 13, ...) logits.
         """
         if not torch.jit.is_tracing():
-            check_input_shape(tuple(images.shape))
+            check_input_shape(tuple(images.shape), "PersonLab")
         x = (images - self.pixel_mean) / self.pixel_std
         _, upscaled = self.pyramid(self.backbone(x))
         stride4 = torch.cat(upscaled, 1)  # (B, 4D, H/4, W/4)
@@ -147,18 +147,6 @@ class PersonLab(nn.Module):
             out[name] = value * self.disk_radius if name in OFFSET_HEADS else value
         out.update(semantic)
         return out
-
-
-def check_input_shape(shape: tuple[int, ...]) -> None:
-    """Raises ValueError unless ``shape`` is (B, 3, H, W) with H, W positive multiples of 32."""
-    if len(shape) != 4 or shape[1] != 3:
-        raise ValueError(f"PersonLab expects images of shape (B, 3, H, W), got {shape}")
-    height, width = shape[2], shape[3]
-    if height <= 0 or width <= 0 or height % SIZE_DIVISOR or width % SIZE_DIVISOR:
-        raise ValueError(
-            f"PersonLab input height and width must be positive multiples of {SIZE_DIVISOR}, "
-            f"got {height}x{width} (letterbox to e.g. 512x512)"
-        )
 
 
 def build_personlab(

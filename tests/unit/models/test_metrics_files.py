@@ -259,3 +259,18 @@ def test_synthetic_dataset_against_its_own_ground_truth(tmp_path: Path) -> None:
     report = evaluate_predictions(data, tmp_path / "pred")
     for key in CONTRACT_KEYS:
         assert report[key] == pytest.approx(1.0), key
+
+
+def test_synthetic_dataset_folder_is_its_own_keypoint_prediction(tmp_path: Path) -> None:
+    """Without keypoints.json, the layout's COCO annotations serve as keypoint predictions."""
+    pytest.importorskip("describeme.data.synth.writer")
+    from describeme.cli.main import main
+
+    data = tmp_path / "synth"
+    with pytest.raises(SystemExit) as done:
+        main(["data", "synth", "--out", str(data), "--images", "4", "--seed", "2",
+              "--size", "160x120"])  # fmt: skip
+    assert done.value.code in (0, None)
+    report = evaluate_predictions(data, data)
+    for key in CONTRACT_KEYS:
+        assert report[key] == pytest.approx(1.0), key
