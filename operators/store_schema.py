@@ -107,9 +107,13 @@ def index_schema() -> list[str]:
     ):
         args += [name, "NUMERIC", "SORTABLE"]
     for group in DESCRIPTION_GROUPS:
-        args += [part_field(group, "presence"), "NUMERIC"]
+        # SORTABLE keeps the confidences in the index, so ranking a broad query ("person in
+        # red", thousands of hits) does not load every matching hash: 3-4x faster at 100k
+        # tracks for about 7% more memory (benchmarks/results/search_latency.json).
+        args += [part_field(group, "presence"), "NUMERIC", "SORTABLE"]
         for kind in KINDS:
-            args += [part_field(group, kind), *tag, part_field(group, f"{kind}_conf"), "NUMERIC"]
+            conf = part_field(group, f"{kind}_conf")
+            args += [part_field(group, kind), *tag, conf, "NUMERIC", "SORTABLE"]
     vector_params = ["TYPE", "FLOAT32", "DIM", str(embedding.DIM), "DISTANCE_METRIC", "COSINE"]
     return [*args, "vector", "VECTOR", "FLAT", str(len(vector_params)), *vector_params]
 

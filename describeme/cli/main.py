@@ -29,7 +29,7 @@ app = typer.Typer(
 app.add_typer(data.app, name="data")
 # Each module adds its commands with register(app); pending fills in the commands that have
 # no implementation yet, so --help always documents the whole interface.
-COMMAND_MODULES = ("evaluate", "run", "search", "training")
+COMMAND_MODULES = ("evaluate", "run", "search", "serve", "training")
 for _name in COMMAND_MODULES:
     try:
         importlib.import_module(f"describeme.cli.{_name}").register(app)
