@@ -29,6 +29,7 @@ CASES = [  # (name, streams, max_batch_size)
     ("1 stream, batch<=8", 1, 8),
     ("2 streams, batch<=8", 2, 8),
     ("2 streams, batch=1", 2, 1),
+    ("4 streams, batch<=8", 4, 8),
 ]
 
 
@@ -48,6 +49,8 @@ def run_case(clip: Path, redis_url: str, model: str, streams: int,
     config.parser.model = model
     config.parser.max_batch_size = max_batch
     config.sink.prefix = f"bench{streams}x{max_batch}:"
+    if streams > 2:  # fit the graph on Ray's 2 CPUs: a reservation, not a limit on work
+        config.stream.num_cpus = round(0.5 / streams, 3)
     with PipelineGraph(config, redis_url) as graph:
         started = time.perf_counter()
         summary = graph.run([str(clip)] * streams, [f"cam{i}" for i in range(streams)],
@@ -58,6 +61,7 @@ def run_case(clip: Path, redis_url: str, model: str, streams: int,
     streaming_s = max(r["elapsed_s"] for r in summary["streams"])
     return {
         "streams": streams, "max_batch_size": max_batch, "frames": summary["frames"],
+        "stream_num_cpus": config.stream.num_cpus,
         "tracks": summary["tracks"], "wall_s_with_actor_start": round(wall, 3),
         "streaming_s": streaming_s,
         "fps_total": round(summary["frames"] / streaming_s, 2),

@@ -27,7 +27,7 @@ from describeme.service.auth import check_token_text, token_matches
 from describeme.service.backend import TrackBackend
 from describeme.service.metrics import RequestMetrics
 from describeme.service.ratelimit import RateLimiter
-from describeme.service.routes import ApiError, build_router
+from describeme.service.routes import ApiError, add_routes
 
 __all__ = ["ServeSettings", "build_app", "STATIC_DIR"]
 
@@ -169,7 +169,7 @@ def build_app(backend: TrackBackend, settings: ServeSettings | None = None) -> F
     app.state.settings = settings
     app.state.metrics = RequestMetrics()
     limiter = RateLimiter(settings.rate_per_s, settings.burst)
-    app.include_router(build_router())
+    add_routes(app)
     _add_error_handlers(app)
 
     @app.get("/", include_in_schema=False)

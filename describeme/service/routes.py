@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from describeme.operators.query import Filters, parse_query, parse_time_bound
 from describeme.operators.retrieval import MAX_LIMIT, MAX_OFFSET
 from describeme.service.backend import TrackBackend, format_track_ref, parse_track_ref
 
-__all__ = ["STREAM_CONTROL_MESSAGE", "ApiError", "build_router"]
+__all__ = ["STREAM_CONTROL_MESSAGE", "ApiError", "add_routes"]
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +63,9 @@ def _filters(camera: list[str], since: str | None, until: str | None) -> Filters
                    parse_time_bound(until) if until else None)  # fmt: skip
 
 
-def build_router() -> APIRouter:
-    """The API routes; the app supplies ``app.state.backend`` and ``app.state.metrics``."""
-    router = APIRouter()
+def add_routes(router: FastAPI) -> None:
+    """Adds the API routes to the app (directly, so each route keeps its path template for
+    the metrics); the app supplies ``app.state.backend`` and ``app.state.metrics``."""
 
     @router.get("/search", summary="Find tracks by a person description")
     def search(
@@ -143,5 +143,3 @@ def build_router() -> APIRouter:
             log.warning("metrics: cannot count tracks: %s", exc)
         text = request.app.state.metrics.render(gauges)
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
-
-    return router

@@ -69,8 +69,11 @@ def test_token_from_flag_then_environment(monkeypatch: pytest.MonkeyPatch) -> No
 
 @pytest.mark.parametrize(
     ("token", "message"),
-    [("short", "16-512 characters"), ("x" * 600, "16-512 characters"),
-     ("has space in the token", "printable ASCII")],  # fmt: skip
+    [
+        ("short", "16-512 characters"),
+        ("x" * 600, "16-512 characters"),
+        ("has space in the token", "printable ASCII"),
+    ],  # fmt: skip
 )
 def test_weak_tokens_are_refused(token: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -1,0 +1,138 @@
+"""End-to-end ``describeme run`` fps against the parser alone, on the same frames.
+
+The pipeline adds decoding, letterboxing, actor hops, tracking, describing and Redis writes
+around the parser; on a CPU the parser dominates, so the ratio end-to-end / parser-alone says
+how much the graph costs. Target (pipeline issue): >= 0.90.
+
+Steps, all in one invocation on the same clip (the first ``--frames`` frames of
+``../shared/data/video/vtest.avi``, re-encoded once so both runs read the same file):
+
+1. the parser alone: ``ModelParser.parse`` over every frame, batch size 1, after a warm-up;
+2. the pipeline: ``describeme run CLIP --model CKPT`` (local Ray, embedded Redis), its
+   per-stream fps from the summary (Ray start-up excluded, reported separately).
+
+No trained model is bundled yet, so ``--model`` defaults to a freshly initialised checkpoint
+of ``configs/models/hptr_mobile.yaml``: timing does not depend on the weights' values, but the
+number of decoded people does (random weights find few), so rerun with a trained checkpoint
+when one exists. Writes ``benchmarks/results/pipeline_vs_parser.json``.
+
+    python benchmarks/pipeline_vs_parser.py [--frames 200] [--model CKPT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+ROOT = Path(__file__).resolve().parents[1]
+VTEST = ROOT.parent / "shared" / "data" / "video" / "vtest.avi"
+RESULTS = ROOT / "benchmarks" / "results" / "pipeline_vs_parser.json"
+
+
+def cut_clip(source: Path, out: Path, frames: int) -> int:
+    """Re-encodes the first ``frames`` frames of ``source`` to H.264; returns the count."""
+    import av
+
+    written = 0
+    with av.open(str(source)) as src, av.open(str(out), "w") as dst:
+        in_stream = src.streams.video[0]
+        stream = dst.add_stream("libx264", rate=int(in_stream.average_rate or 10))
+        stream.width, stream.height = in_stream.codec_context.width, in_stream.codec_context.height
+        stream.pix_fmt = "yuv420p"
+        for frame in src.decode(in_stream):
+            if written == frames:
+                break
+            for packet in stream.encode(frame.reformat(format="yuv420p")):
+                dst.mux(packet)
+            written += 1
+        for packet in stream.encode():
+            dst.mux(packet)
+    return written
+
+
+def untrained_checkpoint(path: Path) -> Path:
+    from describeme.models.checkpoint import save_checkpoint
+    from describeme.models.hptr.config import build_model_from_config, load_hptr_config
+
+    config = load_hptr_config(ROOT / "configs" / "models" / "hptr_mobile.yaml")
+    model = build_model_from_config(config)
+    return save_checkpoint(path, model, config=config.model_dump(mode="json"))
+
+
+def parser_alone(clip: Path, model: str, input_size: tuple[int, int]) -> dict:
+    from describeme.operators.sources import open_source
+    from describeme.pipeline.parsers import ModelParser
+
+    with open_source(str(clip)) as source:
+        frames = list(source)
+    parser = ModelParser(model, backend="onnxruntime", input_size=input_size)
+    parser.parse(frames[:2])  # warm-up: session creation, first-call allocations
+    people = 0
+    start = time.perf_counter()
+    for frame in frames:
+        people += len(parser.parse([frame])[0].persons)
+    seconds = time.perf_counter() - start
+    return {"frames": len(frames), "seconds": round(seconds, 3),
+            "fps": round(len(frames) / seconds, 3), "mean_people": round(people / len(frames), 2)}
+
+
+def pipeline(clip: Path, model: str, work: Path) -> dict:
+    summary_path = work / "summary.json"
+    env = {**os.environ, "XDG_DATA_HOME": str(work / "data")}
+    command = [sys.executable, "-m", "describeme.cli.main", "run", str(clip), "--model", model,
+               "--summary-json", str(summary_path), "--out-video", "none"]
+    subprocess.run(command, check=True, env=env, capture_output=True, timeout=3600)
+    summary = json.loads(summary_path.read_text())
+    stream = summary["streams"][0]
+    return {"frames": stream["frames"], "stream_seconds": stream["elapsed_s"],
+            "fps": stream["fps"], "total_seconds_with_startup": summary["elapsed_s"],
+            "tracks": summary["tracks"], "stages": summary["stages"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument("--model", default=None, help="checkpoint (default: untrained mobile)")
+    parser.add_argument("--source", type=Path, default=VTEST)
+    args = parser.parse_args()
+    if not args.source.is_file():
+        print(f"skipped: {args.source} not found (needs ../shared/data)")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        clip = work / "clip.mp4"
+        frames = cut_clip(args.source, clip, args.frames)
+        model = args.model or str(untrained_checkpoint(work / "hptr_mobile_untrained.pt"))
+        alone = parser_alone(clip, model, (384, 512))
+        graph = pipeline(clip, model, work)
+    result = {
+        "benchmark": "pipeline_vs_parser",
+        "source": f"{args.source.name}, first {frames} frames",
+        "model": args.model or "untrained configs/models/hptr_mobile.yaml (timing only)",
+        "backend": "onnxruntime", "input_size": [384, 512],
+        "parser_alone": alone, "pipeline": graph,
+        "ratio_pipeline_over_parser": round(graph["fps"] / alone["fps"], 3),
+        "target_ratio": 0.90,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform(),
+                    "load_average_1min": round(os.getloadavg()[0], 2),
+                    "note": "2-core CPU VM, OMP_NUM_THREADS=1"},
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("parser_alone", "ratio_pipeline_over_parser")}))
+    print(f"pipeline fps {graph['fps']} -> {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
