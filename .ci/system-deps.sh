@@ -2,7 +2,8 @@
 # System packages the tests and benchmarks need beyond the Python venv (Debian 12 / Ubuntu).
 #   - GStreamer RTSP server + Python bindings, run by /usr/bin/python3 in
 #     tests/integration/test_rtsp.py (qtdemux: -good, h264parse: -bad, rtph264pay: -good);
-#   - ffmpeg, the reference decoder of benchmarks/decode_speed.py.
+#   - ffmpeg, the reference decoder of benchmarks/decode_speed.py;
+#   - Chromium + ChromeDriver for the web page test (tests/integration/test_web_page.py).
 # Idempotent and non-interactive: exits 0 at once when everything is already installed.
 set -euo pipefail
 
@@ -14,6 +15,8 @@ PACKAGES=(
   gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad
   ffmpeg
+  chromium
+  chromium-driver
 )
 
 missing=()

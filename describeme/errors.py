@@ -28,7 +28,3 @@ class ServiceError(DescribemeError):
     """A service (Redis, Ray) could not be reached or started."""
 
     exit_code = 3
-
-
-class NotImplementedYet(DescribemeError):
-    """A registered command whose implementation has not landed yet."""

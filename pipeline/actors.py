@@ -23,6 +23,7 @@ from describeme.pipeline.stages import (
     SinkStage,
     TrackingStage,
     WriteReceipt,
+    spool_name,
 )
 
 
@@ -33,8 +34,12 @@ class ParserActor:
     def __init__(self, config: ParserConfig) -> None:
         self.parser = build_parser(config)
         self.telemetry = Telemetry()
-        self.batcher = DynamicBatcher(self._parse, max_batch_size=config.max_batch_size,
-                                      max_wait_ms=config.max_wait_ms, telemetry=self.telemetry)
+        self.batcher = DynamicBatcher(
+            self._parse,
+            max_batch_size=config.max_batch_size,
+            max_wait_ms=config.max_wait_ms,
+            telemetry=self.telemetry,
+        )
 
     def _parse(self, frames: list[Any]) -> list[ParsedFrame]:
         with self.telemetry.timer("parse"):
@@ -104,19 +109,31 @@ class SinkActor:
     """The Redis sink: idempotent upserts, deduplicated events, ingest checkpoints."""
 
     def __init__(self, redis_url: str, config: SinkConfig) -> None:
+        from describeme.operators.spool import BufferedSink, default_spool_path
         from describeme.operators.store import TrackStore
 
         store = TrackStore.from_url(redis_url, prefix=config.prefix)
         store.ensure_index()
-        self.stage = SinkStage(store, store.client, prefix=config.prefix)
+        # Writes survive a Redis outage: buffered in order, spooled to disk, replayed. The
+        # spool name is stable per (server, prefix) so a restarted run replays it.
+        spool = default_spool_path(spool_name(redis_url, config.prefix))
+        self.stage = SinkStage(BufferedSink(store, spool), store.client, prefix=config.prefix)
 
     def write(self, batch: DescribedBatch | None) -> WriteReceipt | None:
         return self.stage.write(batch)
 
-    def commit(self, file_key: str, frame_index: int, status: str,
-               tracker_state: dict[str, Any] | None,
-               describer_state: dict[str, Any] | None) -> None:
-        self.stage.commit(file_key, frame_index, status, tracker_state, describer_state)
+    def commit(
+        self,
+        file_key: str,
+        frame_index: int,
+        status: str,
+        tracker_state: dict[str, Any] | None,
+        describer_state: dict[str, Any] | None,
+    ) -> bool:
+        return self.stage.commit(file_key, frame_index, status, tracker_state, describer_state)
+
+    def close(self) -> None:
+        self.stage.close()
 
     def load_checkpoint(self, file_key: str) -> dict[str, Any] | None:
         return self.stage.load_checkpoint(file_key)

@@ -93,8 +93,11 @@ class PipelineGraph:
         self._owns_ray = init_ray(cfg)
         stage_cpus = cfg.ray.stage_num_cpus
         parsers = [
-            ParserActor.options(num_cpus=cfg.parser.num_cpus, num_gpus=cfg.parser.num_gpus,
-                                max_concurrency=cfg.parser.max_concurrency).remote(cfg.parser)
+            ParserActor.options(
+                num_cpus=cfg.parser.num_cpus,
+                num_gpus=cfg.parser.num_gpus,
+                max_concurrency=cfg.parser.max_concurrency,
+            ).remote(cfg.parser)
             for _ in range(cfg.parser.num_actors)
         ]
         self.handles = GraphHandles(
@@ -110,8 +113,12 @@ class PipelineGraph:
     def _new_stream_actors(self, count: int) -> list[Any]:
         """Stream actors for one run/ingest call (released by :meth:`_release_streams`)."""
         self._check_cpus(count)
-        actors = [StreamActor.options(num_cpus=self.config.stream.num_cpus).remote(
-            self.handles, self.config) for _ in range(count)]
+        actors = [
+            StreamActor.options(num_cpus=self.config.stream.num_cpus).remote(
+                self.handles, self.config
+            )
+            for _ in range(count)
+        ]
         self._stream_actors.extend(actors)
         return actors
 
@@ -123,8 +130,12 @@ class PipelineGraph:
     def _check_cpus(self, streams: int) -> None:
         """Fails clearly instead of waiting forever for actors that cannot be placed."""
         cfg = self.config
-        needed = (cfg.parser.num_cpus * cfg.parser.num_actors + 2 * cfg.ray.stage_num_cpus
-                  + cfg.sink.num_cpus + streams * cfg.stream.num_cpus)
+        needed = (
+            cfg.parser.num_cpus * cfg.parser.num_actors
+            + 2 * cfg.ray.stage_num_cpus
+            + cfg.sink.num_cpus
+            + streams * cfg.stream.num_cpus
+        )
         available = ray.cluster_resources().get("CPU", 0.0)
         if needed > available + 1e-9:
             raise ServiceError(
@@ -133,12 +144,18 @@ class PipelineGraph:
                 "number of sources, or raise ray.num_cpus"
             )
 
-    def run(self, uris: Sequence[str], stream_ids: Sequence[str], out_videos: Sequence[str | None],
-            on_tick: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    def run(
+        self,
+        uris: Sequence[str],
+        stream_ids: Sequence[str],
+        out_videos: Sequence[str | None],
+        on_tick: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
         """Runs every stream until its end or :meth:`stop`; returns the summary."""
         started = time.time()
-        specs = [StreamSpec(u, s, None, o)
-                 for u, s, o in zip(uris, stream_ids, out_videos, strict=True)]
+        specs = [
+            StreamSpec(u, s, None, o) for u, s, o in zip(uris, stream_ids, out_videos, strict=True)
+        ]
         actors = self._new_stream_actors(len(specs))
         refs = [actor.run.remote(spec) for actor, spec in zip(actors, specs, strict=True)]
         self._wait_all(refs, on_tick)
@@ -154,12 +171,20 @@ class PipelineGraph:
             return get(ref)
         except Exception as exc:  # any stream error: report it, keep the others
             log.error("stream %s (%s) failed: %s", spec.stream_id, spec.uri, exc)
-            return {"stream_id": spec.stream_id, "uri": spec.uri, "frames": 0,
-                    "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            return {
+                "stream_id": spec.stream_id,
+                "uri": spec.uri,
+                "frames": 0,
+                "status": "failed",
+                "error": f"{type(exc).__name__}: {exc}",
+            }
 
-    def ingest(self, paths: Sequence[str],
-               on_file_done: Callable[[dict[str, Any]], None] | None = None,
-               on_tick: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    def ingest(
+        self,
+        paths: Sequence[str],
+        on_file_done: Callable[[dict[str, Any]], None] | None = None,
+        on_tick: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
         """Processes files with ``ingest.max_parallel_files`` stream actors; resumable."""
         started = time.time()
         pending = [StreamSpec(p, file_key(p), file_key(p)) for p in paths]
@@ -185,14 +210,14 @@ class PipelineGraph:
             if on_tick:
                 on_tick(self.metrics())
         for spec in pending:
-            reports.append({"stream_id": spec.stream_id, "uri": spec.uri, "frames": 0,
-                            "status": "not started"})
+            reports.append(
+                {"stream_id": spec.stream_id, "uri": spec.uri, "frames": 0, "status": "not started"}
+            )
         summary = self.summary(reports, time.time() - started)
         self._release_streams()
         return summary
 
-    def _wait_all(self, refs: list[Any], on_tick: Callable[[dict[str, Any]], None] | None
-                  ) -> None:
+    def _wait_all(self, refs: list[Any], on_tick: Callable[[dict[str, Any]], None] | None) -> None:
         remaining = list(refs)
         while remaining:
             done = self._wait(remaining, len(remaining))
@@ -204,8 +229,9 @@ class PipelineGraph:
         """``ray.wait`` for one tick; Ctrl-C (or SIGTERM) turns into :meth:`stop` and the
         caller keeps waiting for the drained streams (a second interrupt aborts)."""
         try:
-            done, _ = ray.wait(refs, num_returns=num_returns,
-                               timeout=self.config.metrics_interval_s)
+            done, _ = ray.wait(
+                refs, num_returns=num_returns, timeout=self.config.metrics_interval_s
+            )
         except KeyboardInterrupt:
             if self._stopping:
                 raise
@@ -239,6 +265,10 @@ class PipelineGraph:
         if self.handles is not None:
             h = self.handles
             self._release_streams()
+            try:  # flush buffered writes (or leave them in the spool) before the kill
+                get(h.sink.close.remote())
+            except Exception as exc:  # noqa: BLE001 - shutdown must go on
+                log.warning("sink did not close cleanly: %s", exc)
             for actor in [*h.parsers, h.tracker, h.describer, h.sink]:
                 ray.kill(actor)
             self.handles = None

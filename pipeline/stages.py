@@ -7,6 +7,7 @@ stream's frames in order through each stage.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from describeme.messages import ParsedFrame, TrackDescription, TrackedFrame, TrackEvent
+from describeme.operators.spool import is_transient
 from describeme.operators.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -79,10 +81,18 @@ class TrackingStage:
             with self.telemetry.timer("track", stream=frame.stream_id):
                 persons = tracker.update(frame.persons, frame.frame_index)
             self.telemetry.count("frames", stage="track", stream=frame.stream_id)
-            out.append(TrackedFrame(frame.stream_id, frame.frame_index, frame.pts,
-                                    frame.capture_time, frame.image_size, persons,
-                                    thumbnails=frame.thumbnails,
-                                    ended_tracks=list(tracker.ended_tracks)))
+            out.append(
+                TrackedFrame(
+                    frame.stream_id,
+                    frame.frame_index,
+                    frame.pts,
+                    frame.capture_time,
+                    frame.image_size,
+                    persons,
+                    thumbnails=frame.thumbnails,
+                    ended_tracks=list(tracker.ended_tracks),
+                )
+            )
         return out
 
     def close_stream(self, stream_id: str) -> None:
@@ -116,8 +126,9 @@ class DescribingStage:
         if state and hasattr(describer, "load_state_dict"):
             describer.load_state_dict(state)
         elif state:
-            log.warning("describer has no load_state_dict: stream %s resumes with fresh evidence",
-                        stream_id)
+            log.warning(
+                "describer has no load_state_dict: stream %s resumes with fresh evidence", stream_id
+            )
         self.describers[stream_id] = describer
 
     def update(self, tracked: list[TrackedFrame]) -> DescribedBatch | None:
@@ -125,8 +136,9 @@ class DescribingStage:
         if not tracked:
             return None
         stream_id = tracked[0].stream_id
-        batch = DescribedBatch(stream_id, [f.frame_index for f in tracked],
-                               [f.capture_time for f in tracked])
+        batch = DescribedBatch(
+            stream_id, [f.frame_index for f in tracked], [f.capture_time for f in tracked]
+        )
         if stream_id not in self.describers:
             self.open_stream(stream_id)
         describer = self.describers[stream_id]
@@ -151,6 +163,15 @@ class DescribingStage:
         if describer is not None:
             batch.descriptions, batch.events = describer.finish(stream_id)
         return batch
+
+
+def spool_name(redis_url: str, prefix: str) -> str:
+    """A spool file name stable per (Redis host:port/db, key prefix), password left out."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(redis_url)
+    target = f"{parts.hostname}:{parts.port}{parts.path}|{prefix}"
+    return "sink-" + hashlib.sha1(target.encode("utf-8")).hexdigest()[:12]
 
 
 class SinkStage:
@@ -180,35 +201,85 @@ class SinkStage:
                 self.tracks.add(description.key)
             if batch.events:
                 self.store.append_events(batch.events)
+            self._flush()  # retries buffered writes once their backoff delay has passed
         now = time.time()
         for capture_time in batch.capture_times:
-            self.telemetry.observe("end_to_end_latency_seconds", max(0.0, now - capture_time),
-                                   stream=batch.stream_id)
-        self.telemetry.count("frames", len(batch.frame_indices), stage="sink",
-                             stream=batch.stream_id)
-        self.telemetry.count("descriptions_written", len(batch.descriptions),
-                             stream=batch.stream_id)
+            self.telemetry.observe(
+                "end_to_end_latency_seconds", max(0.0, now - capture_time), stream=batch.stream_id
+            )
+        self.telemetry.count(
+            "frames", len(batch.frame_indices), stage="sink", stream=batch.stream_id
+        )
+        self.telemetry.count(
+            "descriptions_written", len(batch.descriptions), stream=batch.stream_id
+        )
         self.telemetry.gauge("tracks_written", len(self.tracks))
-        return WriteReceipt(batch.stream_id, batch.frame_indices, len(batch.descriptions),
-                            len(batch.events))
+        return WriteReceipt(
+            batch.stream_id, batch.frame_indices, len(batch.descriptions), len(batch.events)
+        )
 
     def checkpoint_key(self, file_key: str) -> str:
         return f"{self.prefix}resume:{file_key}"
 
-    def commit(self, file_key: str, frame_index: int, status: str,
-               tracker_state: dict[str, Any] | None,
-               describer_state: dict[str, Any] | None) -> None:
+    def commit(
+        self,
+        file_key: str,
+        frame_index: int,
+        status: str,
+        tracker_state: dict[str, Any] | None,
+        describer_state: dict[str, Any] | None,
+    ) -> bool:
         """Records that every frame up to ``frame_index`` of ``file_key`` is written.
 
         Called after the sink wrote those frames (same caller, so Ray keeps the order); the
         tracker/describer states are the ones right after that frame, so a resumed stream
-        continues with the same track ids and writes no duplicate tracks.
+        continues with the same track ids and writes no duplicate tracks. While writes are
+        still buffered (Redis unreachable) no checkpoint is recorded: a checkpoint must never
+        claim frames whose tracks are not in Redis yet. A later commit catches up; resuming
+        from an older checkpoint only repeats idempotent writes.
+
+        Returns:
+            True when the checkpoint was recorded.
         """
-        checkpoint = {"status": status, "last_committed_frame": int(frame_index),
-                      "tracker": tracker_state, "describer": describer_state,
-                      "updated_at": time.time()}
-        self.client.set(self.checkpoint_key(file_key), json.dumps(checkpoint, default=_jsonable))
+        if not self._flush(force=True):  # once per commit_every frames: worth a retry now
+            log.warning(
+                "Redis unreachable: ingest checkpoint of %s at frame %d deferred",
+                file_key,
+                frame_index,
+            )
+            return False
+        checkpoint = {
+            "status": status,
+            "last_committed_frame": int(frame_index),
+            "tracker": tracker_state,
+            "describer": describer_state,
+            "updated_at": time.time(),
+        }
+        try:
+            self.client.set(
+                self.checkpoint_key(file_key), json.dumps(checkpoint, default=_jsonable)
+            )
+        except Exception as exc:  # the spool's definition of "Redis is away"
+            if not is_transient(exc):
+                raise
+            log.warning("Redis unreachable: ingest checkpoint of %s deferred (%s)", file_key, exc)
+            return False
         self.store.set_file_status(file_key, status, int(frame_index))
+        return True
+
+    def _flush(self, force: bool = False) -> bool:
+        """Replays buffered writes (a plain TrackStore has none); True when none are left.
+
+        Without ``force`` the buffer's backoff delay is respected.
+        """
+        flush = getattr(self.store, "flush", None)
+        return True if flush is None else bool(flush(force=force))
+
+    def close(self) -> None:
+        """Flushes buffered writes; what cannot be written stays in the spool file."""
+        close = getattr(self.store, "close", None)
+        if close is not None:
+            close()
 
     def load_checkpoint(self, file_key: str) -> dict[str, Any] | None:
         """The last checkpoint of ``file_key`` or None."""

@@ -7,7 +7,6 @@ the traceback instead.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import sys
@@ -15,7 +14,7 @@ import sys
 import typer
 
 from describeme import __version__
-from describeme.cli import common, data, pending
+from describeme.cli import common, data, evaluate, run, search, serve, training
 from describeme.errors import DescribemeError
 
 app = typer.Typer(
@@ -27,16 +26,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(data.app, name="data")
-# Each module adds its commands with register(app); pending fills in the commands that have
-# no implementation yet, so --help always documents the whole interface.
-COMMAND_MODULES = ("evaluate", "run", "search", "serve", "training")
-for _name in COMMAND_MODULES:
-    try:
-        importlib.import_module(f"describeme.cli.{_name}").register(app)
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"describeme.cli.{_name}":
-            raise
-pending.register(app)
+# Each module adds its commands with register(app); the heavy imports stay inside commands.
+for _module in (evaluate, run, search, serve, training):
+    _module.register(app)
 
 
 def _version(value: bool) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,7 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def _route_template(app: FastAPI, scope: dict[str, Any]) -> str:
+def _route_template(app: FastAPI, scope: MutableMapping[str, Any]) -> str:
     """The matching route's path template (bounded label set for metrics), or ``other``."""
     for route in app.router.routes:
         match, _ = route.matches(scope)
@@ -184,7 +185,11 @@ def build_app(backend: TrackBackend, settings: ServeSettings | None = None) -> F
         route = _route_template(app, request.scope)
         response = _guard(request, settings, limiter)
         if response is None:
-            response = await call_next(request)
+            try:
+                response = await call_next(request)
+            except Exception:  # a bug, not a bad request: log it, answer JSON, keep counting
+                log.exception("unhandled error in %s %s", request.method, route)
+                response = _error(500, "internal error; the server log has the details")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         app.state.metrics.observe(request.method, route, response.status_code,
                                   time.perf_counter() - start)  # fmt: skip

@@ -35,7 +35,8 @@ class ApiError(Exception):
 
 
 def _backend(request: Request) -> TrackBackend:
-    return request.app.state.backend  # type: ignore[no-any-return]
+    backend: TrackBackend = request.app.state.backend
+    return backend
 
 
 def _track_ref(ref: str) -> tuple[str, int]:

@@ -20,7 +20,7 @@ import pytest
 from describeme.messages import PartDescription as P
 from describeme.messages import TrackDescription, TrackEvent
 from describeme.operators.store import TrackStore
-from describeme.service.app import build_app
+from describeme.service.app import ServeSettings, build_app
 from describeme.service.backend import StoreBackend
 from describeme.service.server import BackgroundServer
 
@@ -30,6 +30,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 MARKUP_STREAM = 'cam-<b id="injected">x</b>'  # must show as text, never become an element
 WAIT_S = 15
+TOKEN = "web-page-token-0123456789"
 
 
 def jpeg(color: tuple[int, int, int]) -> bytes:
@@ -51,7 +52,7 @@ def track(track_id: int, parts: list[P], stream: str = "cam-a") -> TrackDescript
 
 
 @pytest.fixture(scope="module")
-def server(redis_server: Any) -> Iterator[BackgroundServer]:
+def store(redis_server: Any) -> Iterator[TrackStore]:
     client = redis_server.client()
     store = TrackStore(client, prefix=f"web{uuid.uuid4().hex[:8]}:")
     store.ensure_index()
@@ -66,10 +67,15 @@ def server(redis_server: Any) -> Iterator[BackgroundServer]:
                          TrackEvent("cam-a", 1, 95, 3.8, "changed", "jacket off")])  # fmt: skip
     store.wait_indexed()
     try:
-        with BackgroundServer(build_app(StoreBackend(store))) as running:
-            yield running
+        yield store
     finally:
         client.close()
+
+
+@pytest.fixture(scope="module")
+def server(store: TrackStore) -> Iterator[BackgroundServer]:
+    with BackgroundServer(build_app(StoreBackend(store))) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +185,13 @@ def test_card_click_shows_track_history(
     assert "Track 1 on camera cam-a" in body.text
     rows = [r.text for r in body.find_elements(By.CSS_SELECTOR, "table.events tr")][1:]
     assert len(rows) == 2 and "appeared" in rows[0] and "jacket off" in rows[1]
+    assert not browser.find_element(By.ID, "results").is_displayed()
+    image = body.find_element(By.CSS_SELECTOR, "img.track-thumb")
+    wait(browser, lambda d: d.execute_script("return arguments[0].naturalWidth", image) == 32)
     screenshot(browser, tmp_path, "track-history")
+    browser.find_element(By.ID, "track-close").click()
+    wait(browser, lambda d: d.find_element(By.ID, "results").is_displayed())
+    assert not browser.find_element(By.ID, "track").is_displayed()
 
 
 def test_markup_in_data_is_shown_as_text(browser: Any, server: BackgroundServer) -> None:
@@ -189,3 +201,24 @@ def test_markup_in_data_is_shown_as_text(browser: Any, server: BackgroundServer)
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".card"))
     assert MARKUP_STREAM in browser.find_element(By.CSS_SELECTOR, ".card .camera").text
     assert browser.find_elements(By.ID, "injected") == []
+
+
+def test_page_asks_for_and_uses_the_token(browser: Any, store: TrackStore, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    app = build_app(StoreBackend(store), ServeSettings(token=TOKEN))
+    with BackgroundServer(app) as secured:
+        search(browser, secured.url, "red shirt and blue jeans")
+        error = wait(browser, lambda d: d.find_element(By.ID, "error").is_displayed()
+                     and d.find_element(By.ID, "error"))  # fmt: skip
+        assert "Authorization: Bearer" in error.text
+        assert browser.find_element(By.ID, "token").is_displayed()  # the box opened
+        screenshot(browser, tmp_path, "token-required")
+        browser.find_element(By.ID, "token").send_keys(TOKEN)
+        browser.find_element(By.ID, "search-button").click()
+        wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".card")) >= 2)
+        assert not browser.find_element(By.ID, "error").is_displayed()
+        browser.find_elements(By.CSS_SELECTOR, ".card .history-link")[0].click()
+        image = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "img.track-thumb"))[0]
+        wait(browser, lambda d: d.execute_script("return arguments[0].naturalWidth", image) == 32)
+        browser.execute_script("sessionStorage.clear()")

@@ -42,8 +42,9 @@ function partOf(label) {
 function partChip(part, matched, failed) {
   const values = [part.color, part.size, part.pattern].filter((v) => v && v !== "none");
   const chip = el("span", "part", part.part + (values.length ? ": " + values.join(", ") : ""));
-  if (matched.has(part.part)) chip.classList.add("matched");
+  // A part with any failed condition is marked failed, even if another condition held.
   if (failed.has(part.part)) chip.classList.add("failed");
+  else if (matched.has(part.part)) chip.classList.add("matched");
   return chip;
 }
 
@@ -108,12 +109,24 @@ function historyTable(events) {
   return table;
 }
 
+// Fetched (not an <img src>) so the bearer token goes with it; shown through a blob: URL.
+async function loadThumbnail(url, img) {
+  const response = await fetch(url, { headers: headers() });
+  if (response.ok) img.src = URL.createObjectURL(await response.blob());
+}
+
 async function showTrack(ref) {
   showError("");
   try {
     const track = await api("/tracks/" + encodeURIComponent(ref));
     const body = $("track-body");
     body.replaceChildren();
+    if (track.thumbnail_url) {
+      const img = el("img", "track-thumb");
+      img.alt = "thumbnail of " + track.id;
+      body.append(img);
+      loadThumbnail(track.thumbnail_url, img);
+    }
     body.append(el("h2", null, "Track " + track.track_id + " on camera " + track.stream_id));
     body.append(el("p", "sentence", track.sentence));
     body.append(el("p", "meta", "seen " + when(track.first_seen_time) + " – " + when(track.last_seen_time) +

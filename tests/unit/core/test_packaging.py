@@ -44,6 +44,7 @@ def test_wheel_contains_remapped_packages_and_assets(wheel: Path) -> None:
         assert not any(n.startswith(f"{package}/") for n in names), f"stray top-level {package}/"
     assert "describeme/labels.py" in names
     assert "describeme/assets/sample.mp4" in names  # `describeme run` with no argument needs it
+    assert "describeme/service/static/index.html" in names  # the web page of `describeme serve`
     assert not any(n.startswith("tests/") for n in names)
 
 

@@ -148,3 +148,63 @@ def test_checkpoint_rejects_unserialisable_state() -> None:
     sink = SinkStage(FakeStore(), FakeRedis())
     with pytest.raises(TypeError, match="cannot store object"):
         sink.commit("f", 1, "running", {"bad": object()}, None)
+
+
+class FlakyStore(FakeStore):
+    """A store whose Redis can go away (raises redis' ConnectionError while ``up`` is False)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up, self.client = True, None
+
+    def _check(self) -> None:
+        import redis
+
+        if not self.up:
+            raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:1")
+
+    def ensure_index(self) -> str:
+        self._check()
+        return "exists"
+
+    def upsert(self, desc: TrackDescription) -> None:
+        self._check()
+        super().upsert(desc)
+
+    def append_events(self, events: list[TrackEvent]) -> None:
+        self._check()
+        super().append_events(events)
+
+    def set_file_status(self, key: str, status: str, frame: int) -> None:
+        self._check()
+        super().set_file_status(key, status, frame)
+
+
+def test_checkpoint_waits_until_buffered_writes_reach_redis(clip: Path, tmp_path: Path) -> None:
+    from describeme.operators.spool import BufferedSink
+
+    store, redis_keys = FlakyStore(), FakeRedis()
+    sink = SinkStage(BufferedSink(store, tmp_path / "spool.jsonl", initial_backoff_s=1e-6),
+                     redis_keys)
+    parser, tracking, describing = _stages(clip)
+    store.up = False  # Redis goes away: writes are buffered, never lost
+    _run(parser, tracking, describing, sink, _frames(range(12)))
+    assert store.docs == {} and sink.store.pending > 0
+    assert sink.commit("file", 11, "running", {}, {}) is False
+    assert sink.checkpoint_key("file") not in redis_keys  # never ahead of the data
+    store.up = True
+    assert sink.commit("file", 11, "running", {}, {}) is True  # replays, then checkpoints
+    assert sink.store.pending == 0 and store.docs
+    assert json.loads(redis_keys[sink.checkpoint_key("file")])["last_committed_frame"] == 11
+    assert store.status["file"] == ("running", 11)
+    sink.close()
+
+
+def test_spool_name_is_stable_per_server_and_prefix_and_hides_the_password() -> None:
+    from describeme.pipeline.stages import spool_name
+
+    a = spool_name("redis://:secret@127.0.0.1:6379/0", "describeme:")
+    assert a == spool_name("redis://:other@127.0.0.1:6379/0", "describeme:")
+    assert a != spool_name("redis://:secret@127.0.0.1:6380/0", "describeme:")
+    assert a != spool_name("redis://:secret@127.0.0.1:6379/0", "bench:")
+    assert "secret" not in a and a.startswith("sink-")

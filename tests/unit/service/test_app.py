@@ -142,6 +142,18 @@ def test_store_failure_is_503(client: TestClient, backend) -> None:
         assert "track store is unavailable" in response.json()["error"]
 
 
+def test_unexpected_errors_are_json_500_and_counted(
+    client: TestClient, backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    backend.fail_with = RuntimeError("bug in the backend")
+    response = client.get("/tracks/cam-a:1")
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal error; the server log has the details"}
+    assert "bug in the backend" in caplog.text  # logged with its traceback, not shown
+    backend.fail_with = None
+    assert 'route="/tracks/{track_ref}",status="500"} 1' in client.get("/metrics").text
+
+
 def test_metrics_count_requests_by_route_template(client: TestClient) -> None:
     client.get("/tracks/cam-a:1")
     client.get("/tracks/cam-a:99")
