@@ -1,0 +1,231 @@
+"""Search quality on synthetic tracks whose ground-truth descriptions are known.
+
+Renders a few synthetic videos (one camera each), stores every track's ground-truth
+description (confidence 1.0, the final appearance segment) in an embedded Redis through the
+real ``TrackStore``, then asks queries of 1 to 4 constraints phrased from a track's ground truth
+by templates ("person with a red t-shirt and black trousers", "someone wearing white boots",
+"long dark hair, striped blue skirt") and ranks with the real parser and retrieval.
+
+Several tracks can satisfy the same query ("blue pants"), so quality is reported three ways:
+
+- ``recall_at_1``: the first hit satisfies every constraint on the ground truth;
+- ``recall_at_5``: the track the query was made from is among the first 5 hits;
+- ``map``: mean average precision, relevant = every track satisfying the query on the ground
+  truth.
+
+Storing the ground truth isolates the search from the model (target recall@1 >= 0.98); the
+same queries over the model's descriptions need a trained model (none is bundled yet).
+Writes ``benchmarks/results/search_recall.json``.
+
+    python benchmarks/search_recall.py [--videos 10] [--seconds 60] [--queries 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+RESULTS = Path(__file__).resolve().parent / "results" / "search_recall.json"
+COLOR_WORDS = {"dark": "black", "medium": "grey", "light": "white", "multicolor": "multicolored"}
+PATTERN_WORDS = {"geometrical": "striped", "fancy": "floral", "letters": "logo", "solid": "plain"}
+TEMPLATES = ["person with {}", "someone wearing {}", "a man in {}", "woman with {}", "{}"]
+
+
+def render_videos(root: Path, count: int, seconds: float) -> list[Path]:
+    folders = []
+    for seed in range(1, count + 1):
+        out = root / f"cam{seed}"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "describeme.cli.main",
+                "data",
+                "synth",
+                "--out",
+                str(out),
+                "--video",
+                "--seconds",
+                str(seconds),
+                "--seed",
+                str(seed),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        folders.append(out)
+    return folders
+
+
+def ground_truth_groups(parts: dict[str, dict[str, str]]) -> dict[str, dict[str, str | None]]:
+    """A segment's parts merged into description groups ("left-shoe" -> "shoes")."""
+    from describeme.labels import DESCRIPTION_GROUPS, PARTS
+
+    groups: dict[str, dict[str, str | None]] = {}
+    for group, ids in DESCRIPTION_GROUPS.items():
+        names = [PARTS[i] for i in ids if PARTS[i] in parts]
+        if names:
+            values = parts[names[0]]
+            groups[group] = {
+                k: (None if values.get(k) in (None, "none") else values[k])
+                for k in ("color", "size", "pattern")
+            }
+    return groups
+
+
+def to_description(camera: str, track: dict[str, Any], fps: float) -> Any:
+    from describeme.messages import PartDescription, TrackDescription
+    from describeme.operators.sentence import describe_sentence
+
+    segment = track["segments"][-1]
+    parts = []
+    for group, values in ground_truth_groups(segment["parts"]).items():
+        confidences = {f"{k}_confidence": 1.0 for k, v in values.items() if v is not None}
+        parts.append(PartDescription(group, 1.0, **values, **confidences))
+    first, last = (track["first_frame"] - 1) / fps, (track["last_frame"] - 1) / fps
+    return TrackDescription(
+        camera,
+        int(track["id"]),
+        track["last_frame"] - 1,
+        last,
+        first,
+        last,
+        1.7e9 + first,
+        1.7e9 + last,
+        parts,
+        describe_sentence(parts),
+        final=True,
+    )
+
+
+def phrase(group: str, values: dict[str, str | None], rng: random.Random) -> tuple[str, dict]:
+    """Words for one constraint, and the constraint they mean (None = not asked)."""
+    color, size, pattern = values["color"], values["size"], values["pattern"]
+    asked = {"color": color, "size": None, "pattern": None}
+    noun = {
+        "upper-clothes": "top",
+        "coat": "coat",
+        "pants": "pants",
+        "skirt": "skirt",
+        "hat": "hat",
+        "shoes": "shoes",
+        "glasses": "glasses",
+        "scarf-tie": "scarf",
+        "bag": "bag",
+        "glove": "gloves",
+        "face-mask": "mask",
+        "socks": "socks",
+        "hair": "hair",
+        "others": "accessory",
+    }[group]
+    if group == "upper-clothes" and size in ("short", "long"):
+        noun, asked["size"] = {"short": "t-shirt", "long": "sweater"}[size], size
+    elif group == "pants" and size in ("short", "long"):
+        noun, asked["size"] = {"short": "shorts", "long": "trousers"}[size], size
+    elif group in ("skirt", "hair") and size in ("short", "long"):
+        noun, asked["size"] = f"{size} {noun}", size
+    elif group == "shoes" and size == "long":
+        noun, asked["size"] = "boots", size
+    if group == "hair" and size == "sparse":
+        return "bald head", {"color": None, "size": "sparse", "pattern": None}
+    words = []
+    if pattern is not None and pattern != "solid" and rng.random() < 0.4:
+        words.append(PATTERN_WORDS[pattern])
+        asked["pattern"] = pattern
+    if color is not None:
+        words.append(COLOR_WORDS.get(color, color))
+    return " ".join([*words, noun]), asked
+
+
+def make_query(
+    groups: dict[str, dict[str, str | None]], rng: random.Random
+) -> tuple[str, list[tuple[str, dict]]]:
+    usable = [g for g, v in groups.items() if v["color"] is not None and g != "others"]
+    chosen = rng.sample(usable, k=min(len(usable), rng.randint(1, 4)))
+    pieces = [phrase(g, groups[g], rng) for g in chosen]
+    text = (
+        pieces[0][0]
+        if len(pieces) == 1
+        else ", ".join(p for p, _ in pieces[:-1]) + " and " + pieces[-1][0]
+    )
+    return rng.choice(TEMPLATES).format(text), [
+        (g, asked) for g, (_, asked) in zip(chosen, pieces, strict=True)
+    ]
+
+
+def satisfies(groups: dict[str, dict[str, str | None]], wanted: list[tuple[str, dict]]) -> bool:
+    return all(
+        g in groups and all(v is None or groups[g][k] == v for k, v in asked.items())
+        for g, asked in wanted
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--videos", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--queries", type=int, default=400)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    from describeme.operators.redis_server import EmbeddedRedis
+    from describeme.operators.retrieval import search_tracks
+    from describeme.operators.store import TrackStore
+
+    rng = random.Random(args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        truth: dict[tuple[str, int], dict[str, dict[str, str | None]]] = {}
+        with EmbeddedRedis(Path(tmp) / "redis") as redis:
+            store = TrackStore.from_url(redis.url, prefix="recall:")
+            store.ensure_index()
+            for folder in render_videos(Path(tmp), args.videos, args.seconds):
+                data = json.loads((folder / "tracks.json").read_text())
+                for track in data["tracks"]:
+                    description = to_description(folder.name, track, data["fps"])
+                    store.upsert(description)
+                    truth[description.key] = ground_truth_groups(track["segments"][-1]["parts"])
+            store.wait_indexed()
+            keys = sorted(truth)
+            stats = {"at_1": 0, "at_5": 0, "ap": 0.0, "n": 0}
+            for _ in range(args.queries):
+                target = keys[rng.randrange(len(keys))]
+                text, wanted = make_query(truth[target], rng)
+                relevant = {k for k, groups in truth.items() if satisfies(groups, wanted)}
+                hits = search_tracks(store, text, limit=50).hits
+                ranked = [(h.track["stream_id"], int(h.track["track_id"])) for h in hits]
+                found = [i for i, key in enumerate(ranked, start=1) if key in relevant]
+                stats["at_1"] += bool(ranked) and ranked[0] in relevant
+                stats["at_5"] += target in ranked[:5]
+                stats["ap"] += sum((j + 1) / rank for j, rank in enumerate(found)) / len(relevant)
+                stats["n"] += 1
+    n = stats["n"]
+    result = {
+        "benchmark": "search_recall",
+        "descriptions": "ground truth (isolates the search)",
+        "videos": args.videos,
+        "seconds": args.seconds,
+        "tracks": len(truth),
+        "queries": n,
+        "recall_at_1": round(stats["at_1"] / n, 4),
+        "recall_at_5": round(stats["at_5"] / n, 4),
+        "map": round(stats["ap"] / n, 4),
+        "target_recall_at_1": 0.98,
+        "machine": f"2-core CPU VM, Python {platform.python_version()}",
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
