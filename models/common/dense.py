@@ -6,6 +6,9 @@ helpers bring them back to the source frame's content region and aggregate them 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 import cv2
 import numpy as np
 
@@ -69,3 +72,19 @@ def softmax(x: np.ndarray, axis: int) -> np.ndarray:
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
+
+
+def outputs_to_numpy(
+    outputs: Mapping[str, Any], required: Iterable[str], model_name: str
+) -> dict[str, np.ndarray]:
+    """The ``required`` raw head outputs as numpy arrays (torch tensors are detached to fp32 on
+    the CPU), raising ``ValueError`` naming any missing head."""
+    arrays = {}
+    for name in required:
+        if name not in outputs:
+            raise ValueError(f"{model_name} outputs lack '{name}'; got {sorted(outputs)}")
+        value = outputs[name]
+        if hasattr(value, "detach"):
+            value = value.detach().float().cpu().numpy()
+        arrays[name] = np.asarray(value)
+    return arrays

@@ -211,3 +211,51 @@ class Trainer:
             self.step,
             ", ".join(f"{k} {v:.4f}" for k, v in sorted(self.metrics.items())[:8]),
         )
+
+
+class BatchLoss:
+    """``(model, batch) -> losses`` for :class:`Trainer`: a ``collate_parsing`` batch -> model
+    input and criterion targets, shared by every parser.
+
+    The dataset adapter normalises images with ImageNet statistics, but the parsers normalise
+    inside their graphs (every backend takes [0, 1] RGB), so the batch is mapped back first.
+    The criterion runs in fp32 even under autocast (log/exp of small numbers). Subclasses
+    name the per-instance targets their criterion takes in ``INSTANCE_FIELDS``.
+    """
+
+    INSTANCE_FIELDS: tuple[str, ...] = ()
+
+    def __init__(self, criterion: nn.Module, device: torch.device) -> None:
+        from describeme.models.common.losses import SEMANTIC_TARGETS
+        from describeme.models.datasets import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
+
+        self.criterion, self.device = criterion.to(device), device
+        self.semantic_names = tuple(SEMANTIC_TARGETS)
+        self.mean = torch.tensor(IMAGENET_MEAN_RGB, device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD_RGB, device=device).view(1, 3, 1, 1)
+
+    def __call__(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        images = batch["image"].to(self.device, non_blocking=True) * self.std + self.mean
+        outputs = model(images.clamp_(0.0, 1.0))  # (B, 3, H, W) RGB in [0, 1]
+        columns = [batch[name] for name in self.INSTANCE_FIELDS]
+        instances = [
+            {
+                name: value.to(self.device)
+                for name, value in zip(self.INSTANCE_FIELDS, row, strict=True)
+            }
+            for row in zip(*columns, strict=True)
+        ]
+        semantic = {name: batch[name].to(self.device) for name in self.semantic_names}
+        with torch.autocast(self.device.type, enabled=False):
+            return self.criterion(to_float(outputs), instances, semantic)
+
+
+def to_float(outputs: Any) -> Any:
+    """Casts every tensor in nested dicts/lists of model outputs to fp32."""
+    if isinstance(outputs, torch.Tensor):
+        return outputs.float()
+    if isinstance(outputs, Mapping):
+        return {k: to_float(v) for k, v in outputs.items()}
+    if isinstance(outputs, list):
+        return [to_float(v) for v in outputs]
+    return outputs

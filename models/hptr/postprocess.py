@@ -26,6 +26,7 @@ from describeme.labels import NUM_PARTS
 from describeme.masks import RunLengthMask
 from describeme.models.common.dense import (
     content_box,
+    outputs_to_numpy,
     part_distribution,
     sigmoid,
     softmax,
@@ -81,7 +82,7 @@ class HPTRPostprocessor:
         Returns:
             One :class:`Persons` per image (with masks, quality, part and characteristic fields).
         """
-        arrays = _to_numpy(outputs)
+        arrays = outputs_to_numpy(outputs, _REQUIRED, "HPTR")
         batch = arrays["logits"].shape[0]
         if len(letterboxes) != batch:
             raise ValueError(f"got {len(letterboxes)} letterboxes for a batch of {batch} images")
@@ -257,18 +258,6 @@ def _check_image_outputs(outputs: Mapping[str, np.ndarray], letterbox: Letterbox
             f"attribute must be ({NUM_PARTS}, {height4}, {width4}), "
             f"got {outputs['attribute'].shape}"
         )
-
-
-def _to_numpy(outputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    arrays = {}
-    for name in _REQUIRED:
-        if name not in outputs:
-            raise ValueError(f"HPTR outputs lack '{name}'; got {sorted(outputs)}")
-        value = outputs[name]
-        if hasattr(value, "detach"):
-            value = value.detach().float().cpu().numpy()
-        arrays[name] = np.asarray(value)
-    return arrays
 
 
 def build_postprocessor(

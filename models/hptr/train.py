@@ -37,14 +37,13 @@ from describeme.config import (
     read_yaml,
 )
 from describeme.models.checkpoint import read_checkpoint, save_checkpoint
-from describeme.models.common.training import Trainer, Wrap
-from describeme.models.datasets import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, collate_parsing
+from describeme.models.common.training import BatchLoss, Trainer, Wrap
+from describeme.models.datasets import collate_parsing
 from describeme.models.hptr.config import (
     HPTRConfig,
     build_criterion_from_config,
     build_model_from_config,
 )
-from describeme.models.hptr.criterion import SEMANTIC_TARGETS, HPTRCriterion
 from describeme.models.training import (
     LAST_CHECKPOINT,
     LOG_NAME,
@@ -168,39 +167,10 @@ def build_synthetic(data: DataConfig, *, seed: int, length: int) -> Any:
     return SyntheticImages(synth, seed=seed, length=length)
 
 
-class HPTRLoss:
-    """``(model, batch) -> losses``: dataset batch -> model input and criterion targets.
+class HPTRLoss(BatchLoss):
+    """``(model, batch) -> losses`` for HPTR: boxes and masks per person (DETR targets)."""
 
-    The dataset adapter normalises images with ImageNet statistics, but HPTR normalises
-    inside its graph (so every backend takes [0, 1] RGB); the batch is mapped back first.
-    """
-
-    def __init__(self, criterion: HPTRCriterion, device: torch.device) -> None:
-        self.criterion, self.device = criterion.to(device), device
-        self.mean = torch.tensor(IMAGENET_MEAN_RGB, device=device).view(1, 3, 1, 1)
-        self.std = torch.tensor(IMAGENET_STD_RGB, device=device).view(1, 3, 1, 1)
-
-    def __call__(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        images = batch["image"].to(self.device, non_blocking=True) * self.std + self.mean
-        outputs = model(images.clamp_(0.0, 1.0))  # (B, 3, H, W) RGB in [0, 1]
-        instances = [
-            {"boxes_xyxy": boxes.to(self.device), "masks": masks.to(self.device)}
-            for boxes, masks in zip(batch["boxes_xyxy"], batch["masks"], strict=True)
-        ]
-        semantic = {name: batch[name].to(self.device) for name in SEMANTIC_TARGETS}
-        # The matcher and the losses run in fp32 even under AMP (log/exp of small numbers).
-        with torch.autocast(self.device.type, enabled=False):
-            return self.criterion(_to_float(outputs), instances, semantic)
-
-
-def _to_float(outputs: Any) -> Any:
-    if isinstance(outputs, torch.Tensor):
-        return outputs.float()
-    if isinstance(outputs, Mapping):
-        return {k: _to_float(v) for k, v in outputs.items()}
-    if isinstance(outputs, list):
-        return [_to_float(v) for v in outputs]
-    return outputs
+    INSTANCE_FIELDS = ("boxes_xyxy", "masks")
 
 
 def build_evaluate(config: HPTRTrainConfig, device: torch.device) -> Any:

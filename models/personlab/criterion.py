@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from describeme.models.common.losses import SEMANTIC_TARGETS, semantic_losses
-from describeme.models.datasets import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
+from describeme.models.common.losses import semantic_losses
+from describeme.models.common.training import BatchLoss
 from describeme.models.personlab.refine import refine_long_offsets, refine_mid_offsets
 from describeme.models.personlab.targets import build_targets
 
@@ -153,30 +153,10 @@ class PersonLabCriterion(nn.Module):
         return total / mask.sum().clamp(min=1.0)
 
 
-class PersonLabLoss:
-    """``(model, batch) -> losses`` for a training loop: a ``collate_parsing`` batch -> model
-    input and criterion targets (HPTR's ``HPTRLoss`` contract).
+class PersonLabLoss(BatchLoss):
+    """``(model, batch) -> losses`` for PersonLab: keypoints and masks per person."""
 
-    The dataset adapter normalises images with ImageNet statistics, but PersonLab normalises
-    inside its graph (every backend takes [0, 1] RGB), so the batch is mapped back first.
-    The losses run in fp32 even under autocast.
-    """
-
-    def __init__(self, criterion: PersonLabCriterion, device: torch.device) -> None:
-        self.criterion, self.device = criterion.to(device), device
-        self.mean = torch.tensor(IMAGENET_MEAN_RGB, device=device).view(1, 3, 1, 1)
-        self.std = torch.tensor(IMAGENET_STD_RGB, device=device).view(1, 3, 1, 1)
-
-    def __call__(self, model: nn.Module, batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-        images = batch["image"].to(self.device, non_blocking=True) * self.std + self.mean
-        outputs = model(images.clamp_(0.0, 1.0))  # (B, 3, H, W) RGB in [0, 1]
-        instances = [
-            {"keypoints": keypoints.to(self.device), "masks": masks.to(self.device)}
-            for keypoints, masks in zip(batch["keypoints"], batch["masks"], strict=True)
-        ]
-        semantic = {name: batch[name].to(self.device) for name in SEMANTIC_TARGETS}
-        with torch.autocast(self.device.type, enabled=False):
-            return self.criterion({k: v.float() for k, v in outputs.items()}, instances, semantic)
+    INSTANCE_FIELDS = ("keypoints", "masks")
 
 
 def build_criterion(

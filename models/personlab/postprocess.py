@@ -32,6 +32,7 @@ from describeme.labels import NUM_KEYPOINTS, NUM_PARTS
 from describeme.masks import RunLengthMask
 from describeme.models.common.dense import (
     content_box,
+    outputs_to_numpy,
     part_distribution,
     sigmoid,
     softmax,
@@ -131,7 +132,7 @@ class PersonLabPostprocessor:
         self, outputs: Mapping[str, Any], letterboxes: Sequence[Letterbox]
     ) -> list[Persons]:
         """Decodes a batch (outputs with a leading batch axis; one letterbox per image)."""
-        arrays = _to_numpy(outputs)
+        arrays = outputs_to_numpy(outputs, _REQUIRED, "PersonLab")
         batch = arrays["heatmaps"].shape[0]
         if len(letterboxes) != batch:
             raise ValueError(f"got {len(letterboxes)} letterboxes for a batch of {batch} images")
@@ -313,18 +314,6 @@ def _check_image_outputs(outputs: Mapping[str, np.ndarray], input_size: tuple[in
     if outputs["attribute"].shape != expected:
         raise ValueError(f"attribute must be {expected}, got {outputs['attribute'].shape}")
     return stride
-
-
-def _to_numpy(outputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    arrays = {}
-    for name in _REQUIRED:
-        if name not in outputs:
-            raise ValueError(f"PersonLab outputs lack '{name}'; got {sorted(outputs)}")
-        value = outputs[name]
-        if hasattr(value, "detach"):
-            value = value.detach().float().cpu().numpy()
-        arrays[name] = np.asarray(value)
-    return arrays
 
 
 def build_postprocessor(
