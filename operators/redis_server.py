@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from describeme.errors import ServiceError
+from describeme.paths import data_dir as user_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,7 @@ def find_redis_binaries() -> RedisBinaries:
 
 def default_data_dir() -> Path:
     """``$XDG_DATA_HOME/describeme/redis``, or ``~/.local/share/describeme/redis``."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "describeme" / "redis"
+    return user_data_dir() / "redis"
 
 
 def is_loopback(host: str) -> bool:

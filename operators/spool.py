@@ -36,6 +36,7 @@ from typing import Any
 
 from describeme.errors import ServiceError
 from describeme.messages import PartDescription, TrackDescription, TrackEvent
+from describeme.paths import data_dir as user_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,9 @@ def default_spool_path(name: str = "sink") -> Path:
 
     A restarted sink must use the same ``name`` to replay what its predecessor spooled.
     """
-    from describeme.operators.redis_server import default_data_dir
-
     if not name or any(c in name for c in "/\\\0") or name.startswith("."):
         raise ValueError(f"spool name {name!r} must be a plain file name")
-    return default_data_dir().parent / "spool" / f"{name}.jsonl"
+    return user_data_dir() / "spool" / f"{name}.jsonl"
 
 
 def description_to_record(desc: TrackDescription) -> Record:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import glob
 import json
 import logging
-import os
 import signal
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ import typer
 from describeme.cli import common
 from describeme.config import dump_config, load_config
 from describeme.errors import DataError, DescribemeError
+from describeme.paths import data_dir as user_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +68,7 @@ def _default_out_video(out_video: Path | None) -> Path | None:
     """``--out-video``: 'none' skips it; unset writes under the per-user data folder."""
     if out_video is not None:
         return None if str(out_video).lower() == "none" else out_video
-    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return base / "describeme" / "runs" / stamp / "annotated.mp4"
+    return user_data_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S") / "annotated.mp4"
 
 
 def _out_videos(out_video: Path | None, count: int) -> list[str | None]:
