@@ -20,7 +20,6 @@ from describeme.pipeline.config import ParserConfig
 log = logging.getLogger(__name__)
 
 STANDIN = "standin"
-BUNDLED_NAMES = ("hptr", "personlab")
 
 
 class NoModelError(DescribemeError):

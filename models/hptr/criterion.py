@@ -16,8 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from describeme.models.common.losses import (  # noqa: F401  (SEMANTIC_TARGETS re-exported)
-    SEMANTIC_TARGETS,
+from describeme.models.common.losses import (
     binary_dice_loss,
     binary_focal_loss,
     semantic_losses,

@@ -18,7 +18,7 @@ from torch import nn
 
 from describeme.models.common.backbones import MobileNetV2, ResNet, build_backbone
 from describeme.models.common.heads import SEMANTIC_HEADS, build_semantic_heads
-from describeme.models.common.inputs import SIZE_DIVISOR, check_input_shape  # noqa: F401
+from describeme.models.common.inputs import check_input_shape
 from describeme.models.common.pyramid import build_pyramid_decoder
 from describeme.models.hptr.mask_head import QueryAttentionMap, build_mask_head
 from describeme.models.hptr.transformer import PositionEmbeddingSine, build_transformer

@@ -35,7 +35,7 @@ from torch import nn
 from describeme.labels import KINEMATIC_TREE, NUM_KEYPOINTS
 from describeme.models.common.backbones import MobileNetV2, ResNet, build_backbone
 from describeme.models.common.heads import SEMANTIC_HEADS, build_semantic_heads
-from describeme.models.common.inputs import SIZE_DIVISOR, check_input_shape  # noqa: F401
+from describeme.models.common.inputs import check_input_shape
 from describeme.models.common.pyramid import build_pyramid_decoder, conv_gn_relu
 
 MODEL_NAME = "personlab"
