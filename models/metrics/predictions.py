@@ -268,19 +268,15 @@ def _keypoints_from_annotations(path: Path) -> dict[str, tuple[np.ndarray, np.nd
     """
     if not path.is_file():
         return None
-    data = _read_json(path)
-    try:
-        stems = {img["id"]: Path(img["file_name"]).stem for img in data["images"]}
-        results = [
-            {"image_id": stems[ann["image_id"]], "keypoints": ann["keypoints"], "score": 1.0}
-            for ann in data["annotations"]
-            if ann.get("num_keypoints", 0) > 0 and not ann.get("iscrowd", 0)
-        ]
-    except (KeyError, TypeError):
-        raise DataError(f"{path}: not a COCO keypoint annotation file") from None
-    grouped: dict[str, tuple[list[np.ndarray], list[float]]] = {}
-    for item in results:
-        points_list, scores = grouped.setdefault(item["image_id"], ([], []))
-        points_list.append(np.asarray(item["keypoints"], np.float32).reshape(NUM_KEYPOINTS, 3))
-        scores.append(1.0)
-    return {k: (np.stack(p), np.asarray(s)) for k, (p, s) in grouped.items()}
+    from describeme.data.readers import CocoKeypointIndex
+
+    grouped: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for stem, pairs in CocoKeypointIndex(path).items():
+        try:
+            points = [np.asarray(k, np.float32).reshape(NUM_KEYPOINTS, 3) for _, k in pairs]
+        except (TypeError, ValueError):
+            raise DataError(f"{path}: image {stem} has keypoints that are not 51 numbers") from None
+        labelled = [p for p in points if (p[:, 2] > 0).any()]
+        if labelled:
+            grouped[stem] = (np.stack(labelled), np.ones(len(labelled)))
+    return grouped

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from describeme.data.readers.checks import sample_violations
 from describeme.data.readers.dataset import ParsingDataset, open_dataset, read_label_maps
-from describeme.data.readers.layout_reader import LabelMaps
+from describeme.data.readers.layout_reader import CocoKeypointIndex, LabelMaps
 from describeme.data.readers.mapping import DatasetMapping, default_mapping, load_mapping
 
 __all__ = [
+    "CocoKeypointIndex",
     "DatasetMapping",
     "LabelMaps",
     "ParsingDataset",

@@ -86,7 +86,7 @@ class LayoutReader:
         self.characteristic_dirs = self._characteristic_dirs()
         descriptions_dir = root / folders.descriptions
         self.descriptions_dir = descriptions_dir if descriptions_dir.is_dir() else None
-        self._coco_keypoints: _CocoKeypointIndex | None = None
+        self._coco_keypoints: CocoKeypointIndex | None = None
         self._luts = {
             name: build_lut(getattr(mapping, name), n) for name, n in TARGET_CLASSES.items()
         }
@@ -200,7 +200,7 @@ class LayoutReader:
             if not path.is_file():
                 return None
             if self._coco_keypoints is None:
-                self._coco_keypoints = _CocoKeypointIndex(path)
+                self._coco_keypoints = CocoKeypointIndex(path)
             found = self._coco_keypoints.get(image_id)
             if found is None:
                 return None
@@ -230,7 +230,7 @@ def keypoints_by_human(pairs: list[tuple[int, Any]], num_persons: int, where: Pa
     return out
 
 
-class _CocoKeypointIndex:
+class CocoKeypointIndex:
     """Keypoints per image stem from ``annotations/person_keypoints.json``.
 
     An annotation's person is its ``human_id`` field when present (our synthetic output);
@@ -260,4 +260,9 @@ class _CocoKeypointIndex:
         }
 
     def get(self, stem: str) -> list[tuple[int, Any]] | None:
+        """(human id, 51 keypoint numbers) of each person of image ``stem``, or None."""
         return self._pairs.get(stem)
+
+    def items(self) -> list[tuple[str, list[tuple[int, Any]]]]:
+        """Every image stem with its (human id, keypoints) pairs."""
+        return list(self._pairs.items())
