@@ -107,6 +107,8 @@ def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
+        if isinstance(value, dict | list) and not raw.lstrip().startswith(("{", "[")):
+            value = raw  # "prefix=cam:" is the text, not YAML's block mapping {cam: null}
         node = result
         parts = key.split(".")
         for part in parts[:-1]:

@@ -6,6 +6,7 @@ Examples::
     describeme train configs/models/hptr_train.yaml --workers 4 --gpus-per-worker 1
     describeme train configs/models/hptr_train.yaml --resume auto      # after an interruption
     describeme export --model runs/tiny/last.pt --format onnx --out exported
+    describeme export --model runs/tiny/last.pt --format checkpoint --out release  # weights only
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from describeme.cli.common import DUMP_CONFIG_OPTION, OVERRIDE_OPTION, progress
 from describeme.errors import ConfigError
 
 log = logging.getLogger(__name__)
-EXPORT_FORMATS = ("onnx", "tensorrt")
+EXPORT_FORMATS = ("onnx", "tensorrt", "checkpoint")
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 
@@ -84,13 +85,18 @@ def run_export(
         from describeme.models.runtime.tensorrt_backend import import_tensorrt
 
         import_tensorrt()  # fails in one line before any work when TensorRT is missing
+    name = Path(model).stem if Path(model).is_file() else model
+    if export_format == "checkpoint":
+        from describeme.models.checkpoint import release_checkpoint
+        from describeme.models.registry import resolve_model_path
+
+        return release_checkpoint(resolve_model_path(model), out / f"{name}.pt")
     from describeme.models.export import export_onnx
     from describeme.models.registry import hptr_config_from_meta, load_model
 
     network, meta = load_model(model)
     if size is None:
         size = tuple(hptr_config_from_meta(meta).input_size)
-    name = Path(model).stem if Path(model).is_file() else model
     onnx_path = out / f"{name}.onnx"
     config = json.dumps(meta.get("config") or {}, sort_keys=True)
     export_onnx(network, onnx_path, size, dynamic_size=dynamic_size, metadata={"config": config})
@@ -145,7 +151,11 @@ def register(app: typer.Typer) -> None:
     @app.command("export")
     def export(
         model: str = typer.Option(..., "--model", help="Checkpoint path or bundled name."),
-        format: str = typer.Option("onnx", "--format", help="onnx or tensorrt."),
+        format: str = typer.Option(
+            "onnx",
+            "--format",
+            help="onnx, tensorrt, or checkpoint (weights only, no optimizer state: to ship).",
+        ),  # fmt: skip
         out: Path = typer.Option(Path("exported"), "--out", help="Output folder."),
         size: str | None = typer.Option(
             None, "--size", help="Input HxW, e.g. 384x512 (default: the model's input_size)."
@@ -156,7 +166,8 @@ def register(app: typer.Typer) -> None:
         max_batch: int = typer.Option(8, "--max-batch", help="Largest TensorRT batch."),
         fp16: bool = typer.Option(True, "--fp16/--fp32", help="TensorRT precision."),
     ) -> None:
-        """Export a model to ONNX, or build a TensorRT engine (needs TensorRT and a GPU)."""
+        """Export a model to ONNX, build a TensorRT engine (needs TensorRT and a GPU), or write
+        a weights-only checkpoint (OUT/NAME.pt) to ship."""
         written = run_export(model, format, out, size=None if size is None else parse_hw(size),
                              dynamic_size=dynamic_size, max_batch=max_batch, fp16=fp16)  # fmt: skip
         typer.echo(str(written))

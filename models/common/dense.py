@@ -65,6 +65,24 @@ def upsample_crop(
     return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
 
 
+def upsample_planes(
+    maps: np.ndarray, letterbox: Letterbox, content: tuple[int, int, int, int]
+) -> np.ndarray:
+    """(C, H/4, W/4) -> (C, h, w): :func:`upsample_crop` channel-first.
+
+    Per-pixel reductions over the channels (softmax, argmax) run 2-3x faster over the leading
+    axis of a channel-first array than over the short last axis of a channel-last one.
+    """
+    height, width = letterbox.target_size
+    x0, y0, x1, y1 = content
+    out = np.empty((maps.shape[0], y1 - y0, x1 - x0), np.float32)
+    for plane, small in zip(out, maps.astype(np.float32, copy=False), strict=True):
+        plane[...] = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)[
+            y0:y1, x0:x1
+        ]
+    return out
+
+
 def softmax(x: np.ndarray, axis: int) -> np.ndarray:
     shifted = np.exp(x - x.max(axis=axis, keepdims=True))
     return shifted / shifted.sum(axis=axis, keepdims=True)

@@ -14,25 +14,21 @@ source frame with nearest-neighbour resizing (inverting the :class:`Letterbox`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
-from scipy.ndimage import find_objects
 
 from describeme.geometry import Letterbox, box_cxcywh_to_xyxy
 from describeme.labels import NUM_PARTS
-from describeme.masks import RunLengthMask
 from describeme.models.common.dense import (
     content_box,
     outputs_to_numpy,
-    part_distribution,
     sigmoid,
     softmax,
-    upsample_crop,
+    upsample_planes,
 )
-from describeme.operators.quality import part_pixel_scores, pixel_score, qam_score
+from describeme.models.common.tables import owner_masks, part_tables
 from describeme.types import Persons
 
 CHARACTERISTIC_HEADS = ("color", "size", "pattern")
@@ -100,126 +96,81 @@ class HPTRPostprocessor:
         keep = order[scores[order] > self.score_threshold]
         if keep.size == 0:
             return Persons.empty(**_EMPTY_FIELDS)
-        maps = _dense_maps(outputs, keep, scores[keep], letterbox, self.mask_threshold)
+        content = content_box(letterbox)
+        owner, instance_probs = _resolve_overlaps(
+            outputs["masks"][keep], scores[keep], self.mask_threshold, letterbox, content
+        )
+        part_logits = upsample_planes(outputs["attribute"], letterbox, content)
+        part_map = part_logits[1:].argmax(0).astype(np.uint8) + 1  # as argmax of softmax
+        source_owner, source_parts = _to_source(owner, part_map, letterbox)
+        masks, part_area = owner_masks(source_owner, source_parts, keep.size)
+        tables = part_tables(
+            owner, keep.size, part_logits, part_map,
+            {n: upsample_planes(outputs[n], letterbox, content) for n in CHARACTERISTIC_HEADS},
+            instance_probs, part_area, scores[keep].astype(np.float64),
+            threshold=self.qam_threshold, qam_weights=self.qam_weights,
+        )  # fmt: skip
+        found = np.array([m is not None for m in masks])  # hidden people own no pixel
+        if not found.any():
+            return Persons.empty(**_EMPTY_FIELDS)
         height, width = letterbox.target_size
         model_boxes = box_cxcywh_to_xyxy(outputs["boxes"][keep].astype(np.float32))
         scale = np.array([width, height, width, height], dtype=np.float32)
-        source_boxes = letterbox.boxes_to_source(model_boxes * scale)
-        people = [
-            self._describe(k, maps, float(scores[keep][k]), source_boxes[k])
-            for k in range(keep.size)
-        ]
-        found = [p for p in people if p is not None]
-        return Persons.cat(found) if found else Persons.empty(**_EMPTY_FIELDS)
-
-    def _describe(self, k: int, maps: _DenseMaps, score: float, box: np.ndarray) -> Persons | None:
-        """Builds person ``k``'s fields inside its bounding slices; None when it owns no pixel
-        in the source frame (hidden by stronger people)."""
-        region, source_region = maps.regions[k], maps.source_regions[k]
-        if region is None or source_region is None:
-            return None
-        rows, cols = region
-        person = maps.owner[region] == k + 1  # (h_k, w_k) bool
-        source_labels = np.where(
-            maps.source_owner[source_region] == k + 1, maps.source_parts[source_region], 0
-        )
-        offset = (source_region[1].start, source_region[0].start)
-        mask = RunLengthMask.encode(source_labels, offset, maps.source_size)
-        part_area = mask.label_areas(NUM_PARTS).astype(np.float32)
-        present = part_area > 0
-        # Softmaxes run on the person's crop only: most of a frame is nobody's.
-        part_probs = softmax(maps.part_logits[rows, cols], axis=-1).transpose(2, 0, 1)
-        part_scores = part_pixel_scores(
-            part_probs, maps.part_map[region], person, self.qam_threshold
-        )
-        part_scores = np.where(present, np.nan_to_num(part_scores), 0.0)
-        instance_score = pixel_score(maps.mask_probs[rows, cols, k], person, self.qam_threshold)
-        confident_parts = part_scores[1:][present[1:] & (part_scores[1:] > 0)]
-        quality = 0.0
-        if not np.isnan(instance_score) and confident_parts.size:
-            s_p = confident_parts.mean()
-            quality = float(qam_score(score, instance_score, s_p, *self.qam_weights))
-        labels = maps.part_map[region][person].astype(np.int64)  # (P,)
-        weights = np.take_along_axis(part_probs[:, person], labels[None], axis=0)[0]  # (P,)
-        distributions = {
-            name: part_distribution(
-                labels, weights, softmax(logits[rows, cols][person], axis=-1).T, present
-            )
-            for name, logits in maps.head_logits.items()
-        }
         return Persons(
-            xyxy=box[None],
-            score=np.array([score]),
-            masks=[mask],
-            quality=np.array([quality]),
-            part_area=part_area[None],
-            part_score=part_scores[None],
-            **{n: d[None] for n, d in distributions.items()},
+            xyxy=letterbox.boxes_to_source(model_boxes * scale)[found],
+            score=scores[keep][found].astype(np.float64),
+            masks=[m for m in masks if m is not None],
+            quality=tables.quality[found],
+            part_area=tables.part_area[found],
+            part_score=tables.part_score[found],
+            **{n: d[found] for n, d in tables.distributions.items()},
         )
 
 
-@dataclass
-class _DenseMaps:
-    """One image's decoded maps over the letterbox content region (h, w) and the source frame.
-
-    Attributes:
-        owner: (h, w) int32 1-based index of the kept person owning each pixel, 0 = nobody.
-        mask_probs: (h, w, K) instance mask probabilities (channel-last, as cv2 resizes).
-        part_logits: (h, w, 22) attribute logits.
-        part_map: (h, w) uint8 foreground argmax part.
-        head_logits: color/size/pattern logits, (h, w, C) each.
-        source_owner, source_parts: owner and part map resized to the source frame.
-        source_size: (height, width) of the source frame.
-        regions, source_regions: per person, bounding slices in each map (None = no pixel).
-    """
-
-    owner: np.ndarray
-    mask_probs: np.ndarray
-    part_logits: np.ndarray
-    part_map: np.ndarray
-    head_logits: dict[str, np.ndarray]
-    source_owner: np.ndarray
-    source_parts: np.ndarray
-    source_size: tuple[int, int]
-    regions: list
-    source_regions: list
-
-
-def _dense_maps(
-    outputs: Mapping[str, np.ndarray],
-    keep: np.ndarray,
+def _resolve_overlaps(
+    mask_logits: np.ndarray,
     scores: np.ndarray,
+    threshold: float,
     letterbox: Letterbox,
-    mask_threshold: float,
-) -> _DenseMaps:
-    """Upsamples the kept queries' masks and the semantic heads and resolves overlaps."""
-    content = content_box(letterbox)
-    mask_probs = sigmoid(upsample_crop(outputs["masks"][keep], letterbox, content))
-    owner = _resolve_overlaps(mask_probs, scores, mask_threshold) + 1  # (h, w), 0 = none
-    part_logits = upsample_crop(outputs["attribute"], letterbox, content)
-    part_map = part_logits[..., 1:].argmax(-1).astype(np.uint8) + 1  # as argmax of softmax
-    head_logits = {n: upsample_crop(outputs[n], letterbox, content) for n in CHARACTERISTIC_HEADS}
-    source_owner, source_parts = _to_source(owner, part_map, letterbox)
-    return _DenseMaps(
-        owner=owner,
-        mask_probs=mask_probs,
-        part_logits=part_logits,
-        part_map=part_map,
-        head_logits=head_logits,
-        source_owner=source_owner,
-        source_parts=source_parts,
-        source_size=letterbox.source_size,
-        regions=find_objects(owner, max_label=keep.size),
-        source_regions=find_objects(source_owner, max_label=keep.size),
-    )
+    content: tuple[int, int, int, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Owner map of the kept queries over the content region.
 
+    A pixel goes to the person with the highest ``score * mask probability`` among those whose
+    probability exceeds ``threshold`` (ties: the higher-ranked person). Queries are visited in
+    rank order and each touches only the pixels it claims, so a person costs in proportion
+    to its area, not to the frame's.
 
-def _resolve_overlaps(mask_probs: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
-    """(h, w, K) probabilities -> (h, w) int owner index (-1 = nobody); a contested pixel goes
-    to the person with the highest score * probability (ties: the higher-ranked person)."""
-    claims = np.where(mask_probs > threshold, mask_probs * scores, -1.0)
-    owner = claims.argmax(-1)
-    return np.where(claims.max(-1) > 0, owner, -1).astype(np.int32)
+    Args:
+        mask_logits: (K, H/4, W/4) mask logits of the kept queries, best first.
+        scores: (K,) their person probabilities.
+
+    Returns:
+        ``(owner, probability)``: (h, w) int32 1-based owner (0 = nobody) and the owner's mask
+        probability at each pixel (0 where nobody).
+    """
+    height, width = letterbox.target_size
+    x0, y0, x1, y1 = content
+    cutoff = np.log(threshold / (1.0 - threshold)) if 0.0 < threshold < 1.0 else None
+    best = np.zeros((y1 - y0, x1 - x0), np.float32)  # claims are > 0
+    owner = np.zeros(best.shape, np.int32)
+    probability = np.zeros(best.shape, np.float32)
+    for k, small in enumerate(mask_logits.astype(np.float32, copy=False)):
+        logits = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)[y0:y1, x0:x1]
+        # threshold in logit space first: the sigmoid runs on the claimed pixels only
+        candidates = np.flatnonzero(logits > cutoff) if cutoff is not None else None
+        if candidates is None:
+            candidates = np.arange(logits.size)
+        probs = sigmoid(logits.reshape(-1)[candidates])
+        claimed = probs > threshold
+        candidates, probs = candidates[claimed], probs[claimed]
+        claims = probs * scores[k]
+        wins = claims > best.reshape(-1)[candidates]
+        where = candidates[wins]
+        best.reshape(-1)[where] = claims[wins]
+        owner.reshape(-1)[where] = k + 1
+        probability.reshape(-1)[where] = probs[wins]
+    return owner, probability
 
 
 def _to_source(

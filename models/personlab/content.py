@@ -53,6 +53,17 @@ def content_maps(outputs: Mapping[str, np.ndarray], letterbox: Letterbox) -> Con
     )
 
 
+def source_sampling(
+    content_shape: tuple[int, int], source_size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Content-region row and column under the centre of every source row and column (the
+    nearest-neighbour map :func:`source_mask` applies to one crop), for whole-map lookups."""
+    (source_h, source_w), (height, width) = source_size, content_shape
+    rows = ((np.arange(source_h) + 0.5) * (height / source_h)).astype(np.int64)
+    cols = ((np.arange(source_w) + 0.5) * (width / source_w)).astype(np.int64)
+    return np.minimum(rows, height - 1), np.minimum(cols, width - 1)
+
+
 def source_mask(
     labels: np.ndarray,
     origin: tuple[int, int],

@@ -38,11 +38,13 @@ from describeme.models.common.dense import (
     softmax,
     upsample_crop,
 )
+from describeme.models.common.tables import owner_masks, part_tables
 from describeme.models.personlab.content import (
     CHARACTERISTIC_HEADS,
     ContentMaps,
     content_maps,
     source_mask,
+    source_sampling,
 )
 from describeme.models.personlab.decode import Poses, decode_poses
 from describeme.models.personlab.model import NUM_EDGES, OUTPUT_STRIDES
@@ -184,6 +186,8 @@ class PersonLabPostprocessor:
         )  # fmt: skip
         source_keypoints = keypoints.copy()
         source_keypoints[..., :2] = letterbox.points_to_source(keypoints[..., :2])
+        if self.exclusive_masks:
+            return self._exclusive_people(members, maps, scores, source_keypoints, probs)
         rows_any, cols_any = members.any(2), members.any(1)  # (N, h), (N, w)
         people = []
         for j in range(len(scores)):
@@ -204,6 +208,52 @@ class PersonLabPostprocessor:
                 )
             )
         return Persons.cat(people)
+
+    def _exclusive_people(
+        self,
+        members: np.ndarray,
+        maps: ContentMaps,
+        scores: np.ndarray,
+        keypoints: np.ndarray,
+        probs: np.ndarray,
+    ) -> Persons:
+        """People from exclusive memberships, with every table a whole-image pass
+        (:mod:`describeme.models.common.tables`): the cost does not grow with the crowd.
+
+        Args:
+            members: (N, h, w) bool, at most one person per pixel.
+            keypoints: (N, 17, 3) in source pixels; probs: (N, 17) heatmap probabilities.
+        """
+        count = len(scores)
+        owner = np.where(members.any(0), members.argmax(0) + 1, 0).astype(np.int32)
+        rows, cols = source_sampling(maps.content_shape, maps.source_size)
+        source_owner = owner[rows[:, None], cols[None, :]].astype(np.uint8)
+        source_parts = maps.part_map[rows[:, None], cols[None, :]]
+        masks, part_area = owner_masks(source_owner, source_parts, count)
+        seg = maps.segmentation
+        tables = part_tables(
+            owner, count, maps.part_logits.transpose(2, 0, 1), maps.part_map,
+            {n: h.transpose(2, 0, 1) for n, h in maps.heads.items()},
+            np.maximum(seg, 1 - seg), part_area, scores.astype(np.float64),
+            threshold=self.qam_threshold, qam_weights=self.qam_weights,
+        )  # fmt: skip
+        empty = RunLengthMask.encode(np.zeros((0, 0), np.uint8), (0, 0), maps.source_size)
+        boxes = [
+            np.asarray(m.box, np.float32)
+            if m is not None and m.area
+            else self._keypoint_box(keypoints[j], probs[j], maps.source_size)
+            for j, m in enumerate(masks)
+        ]
+        return Persons(
+            xyxy=np.stack(boxes),
+            score=scores,
+            keypoints=keypoints,
+            masks=[m if m is not None else empty for m in masks],
+            quality=tables.quality.astype(np.float32),
+            part_area=tables.part_area,
+            part_score=tables.part_score,
+            **tables.distributions,
+        )
 
     def _pixel_fields(
         self,

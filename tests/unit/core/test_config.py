@@ -78,6 +78,15 @@ def test_override_values_are_yaml_scalars() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("p=cam:", "cam:"), ("p=a: b", "a: b"), ("p=- x", "- x"), ("p={a: 1}", {"a": 1}),
+     ("p= [1]", [1])],
+)  # fmt: skip
+def test_block_yaml_in_an_override_stays_text_flow_yaml_parses(text: str, value) -> None:
+    assert parse_overrides([text]) == {"p": value}
+
+
 def test_dump_round_trips(tmp_path: Path) -> None:
     cfg = load_config(None, Train, overrides=["epochs=7"])
     path = write(tmp_path, dump_config(cfg))

@@ -137,3 +137,28 @@ def test_unknown_model_argument_is_reported(saved) -> None:
 def test_model_without_model_args_cannot_be_saved(tmp_path) -> None:
     with pytest.raises(ValueError, match="build it with its build_"):
         save_checkpoint(tmp_path / "x.pt", torch.nn.Linear(2, 2))
+
+
+def test_release_checkpoint_drops_training_state_and_keeps_the_model(tmp_path, model) -> None:
+    from describeme.models.checkpoint import release_checkpoint
+
+    state = {"optimizer": {"m": torch.zeros(50_000)}, "step": 7}
+    source = save_checkpoint(tmp_path / "last.pt", model, metrics={"miou": 0.5},
+                             training_state=state)  # fmt: skip
+    released = release_checkpoint(source, tmp_path / "out" / "hptr.pt")
+    payload = read_checkpoint(released)
+    assert payload["training_state"] is None and payload["metrics"] == {"miou": 0.5}
+    assert released.stat().st_size < source.stat().st_size - 150_000
+    rebuilt, _ = load_checkpoint(released)
+    for key, value in model.state_dict().items():
+        assert torch.equal(rebuilt.state_dict()[key], value)
+
+
+def test_release_of_a_non_checkpoint_is_reported(tmp_path) -> None:
+    from describeme.models.checkpoint import release_checkpoint
+
+    bad = tmp_path / "x.pt"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="not a describeme checkpoint"):
+        release_checkpoint(bad, tmp_path / "y.pt")
+    assert not (tmp_path / "y.pt").exists()

@@ -1,0 +1,205 @@
+"""Constant time: parser latency (model + postprocess) against the number of people in view.
+
+A bottom-up parser's network costs the same whatever the crowd; the postprocess must too, or
+the claim is lost in the decoding. For each people count (1, 2, 5, 10, 20, 40 by default) this
+renders synthetic frames with exactly that many people at one resolution (512x384, as the
+training frames), and times ``Parser.parse`` (letterbox, backend, postprocess) at batch 1,
+split into backend and postprocess time. Target (HPTR issue): slowest / fastest median total
+<= 1.10 on CPU (PersonLab's: <= 1.25).
+
+Also records the peak resident memory of CPU inference at batch 1 (``ru_maxrss`` of a fresh
+child process that loads the model and parses 20 frames), and, with ``--gpu``, images/s at
+batch 1/8/32 with the torch backend in fp16.
+
+Writes ``benchmarks/results/constant_time_<model>.json`` and a PNG plot beside it.
+
+    python benchmarks/constant_time.py [--model hptr] [--backend onnxruntime] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+COUNTS = (1, 2, 5, 10, 20, 40)
+
+
+def frames_with(count: int, frames: int, seed: int) -> list[np.ndarray]:
+    """``frames`` synthetic 512x384 BGR frames with exactly ``count`` people each."""
+    from describeme.data.synth import SynthConfig, SyntheticImages
+
+    config = SynthConfig.model_validate({"people": {"min": count, "max": count}})
+    data = SyntheticImages(config, seed=seed, length=frames)
+    return [data[i].image for i in range(frames)]
+
+
+class TimedBackend:
+    """Wraps a backend to accumulate the time spent in ``infer``."""
+
+    def __init__(self, backend) -> None:
+        self.backend, self.seconds = backend, 0.0
+
+    def infer(self, images):
+        start = time.perf_counter()
+        outputs = self.backend.infer(images)
+        self.seconds += time.perf_counter() - start
+        return outputs
+
+
+def time_counts(parser, counts, frames: int, repeats: int) -> dict[str, dict]:
+    """Per people count: median total / backend / postprocess ms and people found."""
+    timed = TimedBackend(parser.backend)
+    parser.backend = timed
+    parser.parse(frames_with(1, 1, seed=99))  # warm-up: first-call allocations
+    results = {}
+    for count in counts:
+        images = frames_with(count, frames, seed=count)
+        totals, backends, found = [], [], []
+        for _ in range(repeats):
+            for image in images:
+                timed.seconds = 0.0
+                start = time.perf_counter()
+                persons = parser.parse([image])[0]
+                totals.append(time.perf_counter() - start)
+                backends.append(timed.seconds)
+                found.append(len(persons))
+        totals_ms, backend_ms = np.array(totals) * 1e3, np.array(backends) * 1e3
+        results[str(count)] = {
+            "total_ms": float(np.median(totals_ms)),
+            "backend_ms": float(np.median(backend_ms)),
+            "postprocess_ms": float(np.median(totals_ms - backend_ms)),
+            "people_found_mean": float(np.mean(found)),
+        }
+        print(f"{count:3d} people: {results[str(count)]}", flush=True)
+    parser.backend = timed.backend
+    return results
+
+
+def peak_rss_mb(model: str, backend: str, threads: int) -> float:
+    """Peak RSS (MB) of a fresh process loading ``model`` and parsing 20 frames at batch 1."""
+    code = (
+        "import resource, sys; sys.path.insert(0, {root!r});"
+        "from benchmarks.constant_time import frames_with;"
+        "from describeme.models.registry import load_parser;"
+        "p = load_parser({model!r}, backend={backend!r}{opts});"
+        "[p.parse([f]) for f in frames_with(10, 20, 7)];"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    ).format(
+        root=str(ROOT),
+        model=model,
+        backend=backend,
+        opts=f", threads={threads}" if backend == "onnxruntime" else "",
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    return int(out.strip().splitlines()[-1]) / 1024  # Linux reports kB
+
+
+def gpu_throughput(model: str, size: tuple[int, int] | None) -> dict[str, float]:
+    """Images/s of the torch backend in fp16 on CUDA at batch 1, 8 and 32 (10 people)."""
+    from describeme.models.registry import load_parser
+
+    parser = load_parser(model, backend="torch", device="cuda", precision="fp16", size=size)
+    images = frames_with(10, 32, seed=10)
+    results = {}
+    for batch in (1, 8, 32):
+        chunk = images[:batch]
+        parser.parse(chunk)
+        start, done = time.perf_counter(), 0
+        while time.perf_counter() - start < 5.0:
+            parser.parse(chunk)
+            done += batch
+        results[f"batch_{batch}_images_per_s"] = done / (time.perf_counter() - start)
+    return results
+
+
+def plot(results: dict, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = [int(c) for c in results]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key, label in (
+        ("total_ms", "total"),
+        ("backend_ms", "model"),
+        ("postprocess_ms", "postprocess"),
+    ):
+        ax.plot(counts, [results[str(c)][key] for c in counts], marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_xticks(counts, [str(c) for c in counts])
+    ax.set_xlabel("people in the frame")
+    ax.set_ylabel("median ms per frame (batch 1)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="hptr", help="bundled name or checkpoint")
+    parser.add_argument("--backend", default="onnxruntime", choices=["torch", "onnxruntime"])
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads of the backend")
+    parser.add_argument("--frames", type=int, default=8, help="frames per people count")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--counts", type=int, nargs="+", default=list(COUNTS))
+    parser.add_argument("--gpu", action="store_true", help="also fp16 batch 1/8/32 on CUDA")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from describeme.models.registry import load_parser
+
+    options = {"threads": args.threads} if args.backend == "onnxruntime" else {}
+    model = load_parser(args.model, backend=args.backend, **options)
+    per_count = time_counts(model, args.counts, args.frames, args.repeats)
+    totals = [r["total_ms"] for r in per_count.values()]
+    name = Path(str(args.model)).stem if os.sep in str(args.model) else str(args.model)
+    out = args.out or RESULTS / f"constant_time_{model.model_name}.json"
+    result = {
+        "machine": f"{platform.machine()} {os.cpu_count()}-core CPU, Python "
+        f"{platform.python_version()}, torch {torch.__version__}",
+        "load_average_at_start": os.getloadavg()[0],
+        "model": str(args.model),
+        "model_name": model.model_name,
+        "input_size": list(model.input_size),
+        "frame_size": [384, 512],
+        "backend": args.backend,
+        "threads": args.threads,
+        "frames_per_count": args.frames,
+        "repeats": args.repeats,
+        "per_people_count": per_count,
+        "slowest_over_fastest_total": max(totals) / min(totals),
+        "peak_rss_mb_batch1": peak_rss_mb(str(args.model), args.backend, args.threads),
+        "self_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if args.gpu:
+        result["gpu_fp16_torch"] = gpu_throughput(str(args.model), None)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    plot(per_count, out.with_suffix(".png"), f"{name} ({args.backend}, {args.threads} thread)")
+    print(json.dumps({k: v for k, v in result.items() if k != "per_people_count"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
