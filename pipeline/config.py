@@ -25,11 +25,12 @@ class StandinConfig(StrictModel):
 class ParserConfig(StrictModel):
     """The parser pool: which model, which runtime, how many actors, how they batch."""
 
-    model: str | None = None  # checkpoint path, a bundled name, or "standin" (test double)
+    model: str = "hptr"  # checkpoint path, a bundled name, or "standin" (test double)
     backend: Literal["torch", "onnxruntime", "tensorrt"] = "onnxruntime"
     device: str = "cpu"
     precision: Literal["fp32", "fp16"] = "fp32"
-    input_size: tuple[int, int] = (384, 512)  # (height, width) of the model input, long side 512
+    # (height, width) of the model input; None = the size the model was trained at (its config)
+    input_size: tuple[int, int] | None = None
     num_actors: int = Field(default=1, ge=1)
     # Fractional CPUs: the whole graph must fit on a 2-core laptop (three 1-CPU actors on two
     # CPUs leave one pending forever).

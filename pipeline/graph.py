@@ -13,12 +13,14 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ray
 
 from describeme.errors import ServiceError
+from describeme.operators.mot import tracks_file
 from describeme.operators.telemetry import merge_snapshots
 from describeme.pipeline.actors import DescriberActor, ParserActor, SinkActor, TrackerActor
 from describeme.pipeline.config import PipelineConfig
@@ -63,6 +65,15 @@ def get(refs: Any) -> Any:
         return ray.get(refs)
     except ray.exceptions.RayError as exc:
         raise clean_error(exc) from None
+
+
+@dataclass(eq=False)  # compared by identity: one handle per started stream
+class StreamHandle:
+    """One stream started by :meth:`PipelineGraph.start_stream`: its spec, actor and run ref."""
+
+    spec: StreamSpec
+    actor: Any
+    ref: Any  # ObjectRef of StreamActor.run: the stream's report
 
 
 def file_key(path: str | Path) -> str:
@@ -127,6 +138,61 @@ class PipelineGraph:
             ray.kill(actor)
         self._stream_actors = []
 
+    # One stream at a time, next to the others (``describeme serve --pipeline`` stream control).
+
+    def start_stream(self, spec: StreamSpec) -> StreamHandle:
+        """Starts one more stream actor running ``spec``; release it with :meth:`release_stream`.
+
+        Raises:
+            ServiceError: the graph is not started, or Ray has no CPU left for the actor.
+        """
+        if self.handles is None:
+            raise ServiceError("the pipeline graph is not started")
+        self._check_cpus(len(self._stream_actors) + 1)
+        actor = StreamActor.options(num_cpus=self.config.stream.num_cpus).remote(
+            self.handles, self.config
+        )
+        self._stream_actors.append(actor)
+        return StreamHandle(spec, actor, actor.run.remote(spec))
+
+    def finished_streams(self, streams: Sequence[StreamHandle],
+                         timeout_s: float = 0.0) -> list[StreamHandle]:  # fmt: skip
+        """The streams whose run has ended, waiting at most ``timeout_s`` for all of them."""
+        if not streams:
+            return []
+        refs = [s.ref for s in streams]
+        done, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
+        return [s for s in streams if s.ref in done]
+
+    def stream_report(self, stream: StreamHandle) -> dict[str, Any]:
+        """An ended stream's report (``status`` failed with ``error`` when it raised)."""
+        return self._report(stream.ref, stream.spec)
+
+    def stream_frames(self, streams: Sequence[StreamHandle],
+                      timeout_s: float = 2.0) -> dict[str, int]:  # fmt: skip
+        """Frames each running stream has sent so far, by stream id (missing on a timeout)."""
+        refs = [s.actor.metrics.remote() for s in streams]
+        try:
+            snapshots = ray.get(refs, timeout=timeout_s)
+        except (ray.exceptions.GetTimeoutError, ray.exceptions.RayError) as exc:
+            log.debug("stream frame counts unavailable: %s", exc)
+            return {}
+        frames = {}
+        for stream, snapshot in zip(streams, snapshots, strict=True):
+            key = ("frames", (("stage", "source"), ("stream", stream.spec.stream_id)))
+            frames[stream.spec.stream_id] = int(snapshot["counters"].get(key, 0))
+        return frames
+
+    def stop_stream(self, stream: StreamHandle) -> None:
+        """Asks one stream to stop reading; its in-flight frames still drain and are written."""
+        stream.actor.stop.remote()
+
+    def release_stream(self, stream: StreamHandle) -> None:
+        """Kills an ended (or stuck) stream's actor."""
+        ray.kill(stream.actor)
+        if stream.actor in self._stream_actors:
+            self._stream_actors.remove(stream.actor)
+
     def _check_cpus(self, streams: int) -> None:
         """Fails clearly instead of waiting forever for actors that cannot be placed."""
         cfg = self.config
@@ -150,11 +216,16 @@ class PipelineGraph:
         stream_ids: Sequence[str],
         out_videos: Sequence[str | None],
         on_tick: Callable[[dict[str, Any]], None] | None = None,
+        tracks_out: str | Path | None = None,
     ) -> dict[str, Any]:
-        """Runs every stream until its end or :meth:`stop`; returns the summary."""
+        """Runs every stream until its end or :meth:`stop`; returns the summary.
+
+        ``tracks_out``: a folder for one MOT-format tracker file per stream (``<stream>.txt``).
+        """
         started = time.time()
         specs = [
-            StreamSpec(u, s, None, o) for u, s, o in zip(uris, stream_ids, out_videos, strict=True)
+            StreamSpec(u, s, None, o, str(tracks_file(tracks_out, s)) if tracks_out else None)
+            for u, s, o in zip(uris, stream_ids, out_videos, strict=True)
         ]
         actors = self._new_stream_actors(len(specs))
         refs = [actor.run.remote(spec) for actor, spec in zip(actors, specs, strict=True)]

@@ -3,7 +3,8 @@
 A frame parser is a plain object with ``parse(frames: list[Frame]) -> list[ParsedFrame]`` and
 ``register_stream(stream_id, uri)`` (a model ignores the latter; the ground-truth stand-in
 uses it to find the video's sidecar ground truth). :func:`build_parser` picks one from the
-``--model`` value and never falls back silently: no model bundled -> a clear error.
+``--model`` value (default: the bundled ``hptr``) and never falls back silently: a missing
+checkpoint or bundled file -> a clear error.
 """
 
 from __future__ import annotations
@@ -32,16 +33,6 @@ class FrameParser(Protocol):
     def parse(self, frames: list[Frame]) -> list[ParsedFrame]: ...
 
 
-def no_model_message(model: str | None) -> str:
-    what = f"model {model!r}" if model else "a default model"
-    return (
-        f"no trained model is bundled yet, so {what} cannot be loaded (the model work lands "
-        "later). Pass --model PATH to a trained checkpoint, or --model standin to run the "
-        "ground-truth test double on synthetic clips that have ground truth "
-        "('describeme data synth --video')"
-    )
-
-
 class ModelParser:
     """A checkpoint (or bundled name) behind a runtime backend, loaded through the model
     registry so every registered model (HPTR, PersonLab) decodes with its own postprocess and
@@ -52,18 +43,19 @@ class ModelParser:
         backend: ``torch``, ``onnxruntime`` or ``tensorrt``.
         device: ``cpu`` or ``cuda[:N]``.
         precision: ``fp32`` or ``fp16``.
-        input_size: (height, width) of the model input.
+        input_size: (height, width) of the model input; None = the model's training size.
         thumbnail_height: JPEG crop height per person for the describer (0 = none).
     """
 
     def __init__(self, model: str | Path, *, backend: str = "onnxruntime", device: str = "cpu",
-                 precision: str = "fp32", input_size: tuple[int, int] = (384, 512),
+                 precision: str = "fp32", input_size: tuple[int, int] | None = None,
                  thumbnail_height: int = 96) -> None:
         from describeme.models.registry import load_parser  # torch stays inside the actor
 
-        self.input_size = (int(input_size[0]), int(input_size[1]))
-        self.parser = load_parser(model, backend=backend, size=self.input_size, device=device,
+        size = None if input_size is None else (int(input_size[0]), int(input_size[1]))
+        self.parser = load_parser(model, backend=backend, size=size, device=device,
                                   precision=precision)
+        self.input_size = self.parser.input_size
         self.thumbnail_height = int(thumbnail_height)
 
     def register_stream(self, stream_id: str, uri: str) -> None:
@@ -92,8 +84,7 @@ def build_parser(config: ParserConfig) -> FrameParser:
     """The frame parser named by ``config.model``.
 
     Raises:
-        NoModelError: no model given, or a bundled name while no model is bundled.
-        DescribemeError: the checkpoint path does not exist.
+        NoModelError: the checkpoint path does not exist, or the bundled file is missing.
     """
     model = config.model
     if model == STANDIN:
@@ -107,12 +98,10 @@ def build_parser(config: ParserConfig) -> FrameParser:
                        thumbnail_height=config.standin.thumbnail_height)
 
 
-def check_model_option(model: str | None) -> None:
+def check_model_option(model: str) -> None:
     """Fails fast in the CLI (before starting Ray) when ``--model`` cannot work."""
     if model == STANDIN:
         return
-    if model is None:
-        raise NoModelError(no_model_message(model))
     from describeme.models.registry import resolve_model_path
 
     try:

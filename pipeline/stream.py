@@ -34,6 +34,7 @@ class StreamSpec:
     stream_id: str
     file_key: str | None = None
     out_video: str | None = None
+    tracks_out: str | None = None  # MOT-format tracker output file
 
 
 @dataclass
@@ -64,6 +65,11 @@ class StreamDriver:
         self._in_flight: deque[_InFlight] = deque()
         self._parser_turn = abs(hash(spec.stream_id))
         self._writer: Any = None
+        self._mot: Any = None
+        if spec.tracks_out:
+            from describeme.operators.mot import MotWriter
+
+            self._mot = MotWriter(spec.tracks_out)
         self._captions: dict[int, str] = {}
         self.report: dict[str, Any] = {"stream_id": spec.stream_id, "uri": spec.uri,
                                        "frames": 0, "status": "running"}
@@ -172,8 +178,8 @@ class StreamDriver:
             ray.wait([oldest.receipt], num_returns=1)
             self._in_flight.popleft()
             ray.get(oldest.receipt)  # raises here if any stage of that batch failed
-            if self.spec.out_video:
-                self._annotate(oldest)
+            if self.spec.out_video or self._mot is not None:
+                self._record(oldest)
 
     def _commit(self, status: str) -> None:
         """Checkpoints the stream after the last submitted frame (ordered after its writes)."""
@@ -197,11 +203,21 @@ class StreamDriver:
         ray.get([handles.sink.write.remote(final), handles.tracker.close_stream.remote(sid)])
         if self._writer is not None:
             self._writer.close()
+        if self._mot is not None:
+            self._mot.close()
 
-    def _annotate(self, item: _InFlight) -> None:
+    def _record(self, item: _InFlight) -> None:
+        """Writes a finished batch to the MOT file and the annotated video (when asked)."""
+        tracked, described = ray.get([item.tracked, item.described])
+        if self._mot is not None:
+            for tracked_frame in tracked:
+                self._mot.write(tracked_frame)
+        if self.spec.out_video:
+            self._annotate(item, tracked, described)
+
+    def _annotate(self, item: _InFlight, tracked: Any, described: Any) -> None:
         from describeme.operators.annotate import AnnotatedVideoWriter, draw_persons
 
-        tracked, described = ray.get([item.tracked, item.described])
         for description in described.descriptions if described else []:
             self._captions[description.track_id] = description.sentence
         if self._writer is None:

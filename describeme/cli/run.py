@@ -156,6 +156,9 @@ def register(app: typer.Typer) -> None:
             None, help="Annotated MP4 path (default: a new file under the per-user data folder "
             "describeme/runs/; 'none' to skip)."),
         summary_json: Path | None = typer.Option(None, help="Write the run summary here."),
+        tracks_out: Path | None = typer.Option(
+            None, help="Folder for the tracker's boxes, one MOT-format <stream>.txt per stream "
+            "(frame,id,x,y,w,h,score: what MOTA/IDF1 tools read)."),
         metrics_port: int | None = typer.Option(None, help="Serve Prometheus /metrics here."),
         config: Path | None = common.CONFIG_OPTION,
         override: list[str] = common.OVERRIDE_OPTION,
@@ -174,7 +177,8 @@ def register(app: typer.Typer) -> None:
         check_model_option(cfg.parser.model)
         log.debug("resolved config:\n%s", dump_config(cfg))
         ids, videos = _stream_ids(uris), _out_videos(_default_out_video(out_video), len(uris))
-        summary = _execute(cfg, redis_url, lambda graph, tick: graph.run(uris, ids, videos, tick))
+        summary = _execute(cfg, redis_url, lambda graph, tick: graph.run(
+            uris, ids, videos, tick, tracks_out=tracks_out))
         _finish({**summary, "config": cfg.model_dump(mode="json")}, summary_json)
         for video in videos:
             if video is not None:

@@ -28,7 +28,7 @@ from describeme.service.auth import check_token_text, token_matches
 from describeme.service.backend import TrackBackend
 from describeme.service.metrics import RequestMetrics
 from describeme.service.ratelimit import RateLimiter
-from describeme.service.routes import ApiError, add_routes
+from describeme.service.routes import ApiError, StreamControl, add_routes
 
 __all__ = ["ServeSettings", "build_app", "STATIC_DIR"]
 
@@ -53,7 +53,7 @@ class ServeSettings:
         token: bearer token required on API routes (None: no auth; loopback only).
         rate_per_s, burst: per-client request budget (token bucket).
         max_url_chars: longest accepted path + query string (414 beyond).
-        max_body_bytes: largest accepted request body (413 beyond; no route reads one yet).
+        max_body_bytes: largest accepted request body (413 beyond; POST /streams reads one).
     """
 
     token: str | None = None
@@ -152,12 +152,16 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(redis.exceptions.RedisError, _unavailable)
 
 
-def build_app(backend: TrackBackend, settings: ServeSettings | None = None) -> FastAPI:
+def build_app(backend: TrackBackend, settings: ServeSettings | None = None,
+              controller: StreamControl | None = None) -> FastAPI:  # fmt: skip
     """The API with its web page.
 
     Args:
         backend: where tracks are read (:class:`~describeme.service.backend.StoreBackend`).
         settings: auth and limits (default: no token, 20 requests/s, burst 40).
+        controller: starts and stops streams on a running pipeline
+            (:class:`~describeme.pipeline.control.StreamController`); None: ``POST`` and
+            ``DELETE /streams`` answer 501.
     """
     settings = settings or ServeSettings()
     app = FastAPI(
@@ -167,6 +171,7 @@ def build_app(backend: TrackBackend, settings: ServeSettings | None = None) -> F
         redoc_url=None,
     )  # the docs pages load scripts from a CDN
     app.state.backend = backend
+    app.state.controller = controller
     app.state.settings = settings
     app.state.metrics = RequestMetrics()
     limiter = RateLimiter(settings.rate_per_s, settings.burst)

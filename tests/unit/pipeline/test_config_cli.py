@@ -36,12 +36,12 @@ def test_bad_config_values_name_the_key(overrides: list[str], match: str) -> Non
 
 @pytest.mark.parametrize(
     ("model", "match"),
-    [(None, "no trained model is bundled yet"), ("hptr", "no trained 'hptr' model is bundled"),
+    [("hptr", "no trained 'hptr' model is bundled"),
      ("personlab", "no trained 'personlab' model is bundled"),
      ("/no/such/model.pt", "no such checkpoint file")],
 )
-def test_no_model_says_none_is_bundled_and_suggests_standin(
-    model: str | None, match: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+def test_missing_model_says_what_was_looked_for_and_suggests_standin(
+    model: str, match: str, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DESCRIBEME_MODELS_DIR", str(tmp_path))  # an empty models folder
     config = PipelineConfig()
@@ -73,7 +73,15 @@ def _app() -> typer.Typer:
     return app
 
 
-def test_cli_run_without_model_fails_before_starting_anything(tmp_path: Path) -> None:
+def test_default_model_is_the_bundled_hptr_at_its_own_input_size() -> None:
+    config = PipelineConfig()
+    assert config.parser.model == "hptr" and config.parser.input_size is None
+
+
+def test_cli_run_without_bundled_weights_fails_before_starting_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DESCRIBEME_MODELS_DIR", str(tmp_path / "models"))  # weights removed
     video = tmp_path / "v.mp4"
     video.write_bytes(b"x")
     result = CliRunner().invoke(_app(), ["run", str(video)])

@@ -156,3 +156,43 @@ def test_out_video_gets_one_annotated_frame_per_frame(graph: SimpleNamespace, cl
     report = _driver(graph, clip, out_video=str(out)).run()
     with av.open(str(out)) as container:
         assert sum(1 for _ in container.decode(video=0)) == report["frames"] == 12
+
+
+def test_tracks_out_writes_the_tracker_boxes_in_mot_format(
+    graph: SimpleNamespace, clip: Path, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    from describeme.models.metrics import read_mot_file
+
+    from .conftest import person_box
+
+    out = tmp_path / "mot" / "cam.txt"
+    spec = StreamSpec(str(clip), "cam", tracks_out=str(out))
+    StreamDriver(spec, graph.handles, graph.config).run()
+    rows = read_mot_file(out)
+    frames = sorted(set(rows[:, 0].astype(int)))  # 1-based; tentative tracks have no id yet
+    assert frames == list(range(frames[0], 13)) and frames[0] <= 3
+    ids = sorted(set(rows[:, 1].astype(int)))
+    assert len(ids) == 2 and len(rows) == 2 * len(frames)
+    for frame, track_id, x, y, w, h in rows[:, :6]:
+        # the stand-in reproduces the ground truth: each id keeps one person's boxes
+        person = 1 + ids.index(int(track_id))
+        np.testing.assert_allclose((x, y, w, h), person_box(person, int(frame)), atol=1.0)
+
+
+def test_mot_lines_skip_people_without_a_track_id() -> None:
+    import numpy as np
+
+    from describeme.messages import TrackedFrame
+    from describeme.operators.mot import MotWriter, mot_lines, tracks_file
+    from describeme.types import Persons
+
+    persons = Persons(xyxy=np.array([[1, 2, 11, 22], [0, 0, 5, 5]], np.float32),
+                      score=np.array([0.9, 0.8]), track_id=np.array([7, -1]))  # fmt: skip
+    frame = TrackedFrame("cam", 4, 0.4, 0.0, (30, 30), persons)
+    assert mot_lines(frame) == ["5,7,1.0,2.0,10.0,20.0,0.9000,-1,-1,-1\n"]
+    assert tracks_file("out", "rtsp://h/s").name == "rtsp%3A%2F%2Fh%2Fs.txt"
+    writer = MotWriter(Path(tracks_file(Path(__import__("tempfile").mkdtemp()), "cam")))
+    writer.close()  # no frames: an empty file, not a missing one
+    assert writer.path.read_text() == ""

@@ -117,14 +117,15 @@ def test_thumbnail_is_jpeg(client: TestClient) -> None:
     assert response.content == JPEG
 
 
-def test_streams_list_and_control_is_501(client: TestClient) -> None:
+def test_streams_list_and_control_is_501_without_pipeline(client: TestClient) -> None:
     body = client.get("/streams").json()
     assert body["streams"][0] == {"stream_id": "cam-a", "tracks": 1, "file_status": None,
                                   "last_committed_frame": None}  # fmt: skip
     assert body["streams"][1]["file_status"] == "done"
+    assert "live" not in body
     for response in (client.post("/streams", json={"source": "x"}), client.delete("/streams/a")):
         assert response.status_code == 501
-        assert "needs a running pipeline" in response.json()["error"]
+        assert "describeme serve --pipeline" in response.json()["error"]
 
 
 def test_healthz_reports_redis(client: TestClient, backend) -> None:
