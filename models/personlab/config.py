@@ -36,6 +36,8 @@ class PersonLabModelConfig(StrictModel):
     semantic_hidden: int = Field(default=64, ge=1)
     output_stride: Literal[8, 16] = 8
     disk_radius: float = Field(default=20.0, gt=0)  # the paper's 32 px at 801 px, scaled to 512
+    # 32 = undilated encoder (older checkpoints); 16/8 dilate the last encoder stages.
+    encoder_output_stride: Literal[8, 16, 32] = 32
 
 
 class PersonLabLossConfig(StrictModel):

@@ -2,9 +2,16 @@
 
 The network shares HPTR's common backbone (encoder + FPN decoder pyramid) and its Semantic
 Block (attribute, size, pattern, color heads at stride 4). The PersonLab heads read the
-up-scaled pyramid average-pooled to ``output_stride`` (8 or 16): the shared encoders have no
-dilated mode, so the FPN's top-down path plays the role the paper gives to atrous
-convolution (a fine-stride map that still sees the stride-32 context).
+up-scaled pyramid average-pooled to ``output_stride`` (8 or 16).
+
+``encoder_output_stride`` picks how the fine-stride map gets its context. At 32 (the default,
+and every checkpoint written before the option existed) the encoder is strided throughout and
+the FPN's top-down path brings the stride-32 context down to the fine levels. At 16 or 8 the
+encoder's last one or two stages are dilated instead of strided (the paper's atrous
+convolution): ``C4``/``C5`` keep stride 16 or 8, and the pyramid merges levels of equal size.
+Dilation adds no parameter, so the same weights fit every mode; it costs compute: the
+dilated stages run on 4x (stride 16) or 4x and 16x (stride 8) more cells, and so do the
+pyramid levels they feed.
 
 Heads at the output stride (h = H / output_stride, w = W / output_stride):
 
@@ -72,7 +79,7 @@ class PersonLab(nn.Module):
     """The PersonLab network. Build it with :func:`build_personlab`.
 
     Args:
-        backbone: encoder returning [C2..C5] with ``out_channels``.
+        backbone: encoder returning [C2..C5] with ``out_channels`` and ``feature_strides``.
         pyramid: FPN decoder returning (levels, stride-4 up-scaled levels).
         semantic_heads: attribute/size/pattern/color heads on the stride-4 concatenation.
         in_channels: channels of the concatenated up-scaled pyramid.
@@ -160,12 +167,15 @@ def build_personlab(
     semantic_hidden: int = 64,
     output_stride: int = 8,
     disk_radius: float = 20.0,
+    encoder_output_stride: int = 32,
 ) -> PersonLab:
     """Builds PersonLab from explicit arguments (the ones a checkpoint stores as ``model_args``).
 
     ``disk_radius`` defaults to 20 px, the paper's 32 px scaled to 512 px inputs (see
     :func:`default_disk_radius`). ``backbone_weights`` only initialises the encoder and is
     left out of ``model_args`` because a checkpoint already holds the weights.
+    ``encoder_output_stride`` (32, 16 or 8) dilates the encoder's last stages instead of
+    striding them (see the module doc); 32 is the undilated network older checkpoints hold.
     """
     if output_stride not in OUTPUT_STRIDES:
         raise ValueError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride}")
@@ -173,8 +183,15 @@ def build_personlab(
         raise ValueError(f"disk_radius must be positive (input pixels), got {disk_radius}")
     if head_hidden < 1:
         raise ValueError(f"head_hidden must be >= 1, got {head_hidden}")
-    encoder = build_backbone(backbone, width_multiplier=width_multiplier, weights=backbone_weights)
-    pyramid = build_pyramid_decoder(encoder.out_channels, pyramid_channels, convs_per_level)
+    encoder = build_backbone(
+        backbone,
+        width_multiplier=width_multiplier,
+        weights=backbone_weights,
+        output_stride=encoder_output_stride,
+    )
+    pyramid = build_pyramid_decoder(
+        encoder.out_channels, pyramid_channels, convs_per_level, encoder.feature_strides
+    )
     model = PersonLab(
         backbone=encoder,
         pyramid=pyramid,
@@ -193,5 +210,6 @@ def build_personlab(
         semantic_hidden=semantic_hidden,
         output_stride=output_stride,
         disk_radius=float(disk_radius),
+        encoder_output_stride=encoder_output_stride,
     )
     return model

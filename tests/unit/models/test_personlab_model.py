@@ -1,5 +1,5 @@
 """PersonLab network: heads and shapes, input checks, batched == single, configs, checkpoint
-round trip, ONNX export == eager."""
+round trip, ONNX export == eager, and the same for the dilated encoder modes."""
 
 from __future__ import annotations
 
@@ -220,3 +220,111 @@ def test_parser_takes_the_disk_radius_from_the_model_args(tiny_config) -> None:
     train_meta = {"config": {"epochs": 3, "model": tiny_config.model_dump(mode="json")}}
     assert personlab_config_from_meta(train_meta).input_size == (64, 64)
     assert personlab_config_from_meta({"config": "not json"}).input_size == (512, 512)
+
+
+# --- Dilated encoder (encoder_output_stride 16 / 8) -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dilated_config():
+    return load_personlab_config(CONFIGS / "personlab_tiny.yaml", ["model.encoder_output_stride=8"])
+
+
+@pytest.fixture(scope="module")
+def dilated(dilated_config):
+    torch.manual_seed(0)
+    return build_model_from_config(dilated_config).eval()
+
+
+def test_shipped_configs_keep_the_undilated_encoder(tiny) -> None:
+    for name in ("personlab.yaml", "personlab_mobile.yaml", "personlab_tiny.yaml"):
+        assert load_personlab_config(CONFIGS / name).model.encoder_output_stride == 32
+    assert tiny.backbone.feature_strides == (4, 8, 16, 32)
+    assert tiny.model_args["encoder_output_stride"] == 32
+
+
+@pytest.mark.parametrize(
+    ("encoder_output_stride", "strides"), [(16, (4, 8, 16, 16)), (8, (4, 8, 8, 8))]
+)
+def test_dilated_encoder_keeps_head_shapes_and_weights(encoder_output_stride, strides) -> None:
+    args = dict(
+        backbone="mobilenet_v2", width_multiplier=0.35, pyramid_channels=8, convs_per_level=1,
+        head_hidden=8, semantic_hidden=4, output_stride=8, disk_radius=12.0,
+    )  # fmt: skip
+    strided = build_personlab(**args).eval()
+    model = build_personlab(**args, encoder_output_stride=encoder_output_stride).eval()
+    assert model.backbone.feature_strides == strides
+    assert model.pyramid.strides == strides
+    model.load_state_dict(strided.state_dict())  # strict: the same weights fit both modes
+    images = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        expected, actual = strided(images), model(images)
+    for name in OUTPUT_NAMES:
+        assert actual[name].shape == expected[name].shape, name
+    # Same weights, different receptive fields: the dilated network computes something else.
+    assert not torch.allclose(actual["heatmaps"], expected["heatmaps"], atol=1e-4)
+
+
+def test_dilated_model_args_rebuild_the_dilated_network(dilated, tmp_path, registered) -> None:
+    assert dilated.model_args["encoder_output_stride"] == 8
+    path = save_checkpoint(tmp_path / "dilated.pt", dilated)
+    loaded, _ = load_checkpoint(path, expected_model="personlab")
+    assert loaded.backbone.feature_strides == (4, 8, 8, 8)
+    images = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        expected, actual = dilated(images), loaded(images)
+    for name in OUTPUT_NAMES:
+        assert torch.equal(expected[name], actual[name]), name
+
+
+def test_model_args_without_the_option_rebuild_the_undilated_network(tiny) -> None:
+    """Checkpoints written before ``encoder_output_stride`` existed lack the key."""
+    older = {k: v for k, v in tiny.model_args.items() if k != "encoder_output_stride"}
+    assert build_personlab(**older).backbone.feature_strides == (4, 8, 16, 32)
+
+
+def test_parser_config_takes_the_encoder_stride_from_the_model_args(tiny_config) -> None:
+    from describeme.models.personlab.parser import personlab_config_from_meta
+
+    meta = {
+        "config": tiny_config.model_dump(mode="json"),
+        "model_args": {"encoder_output_stride": 16},
+    }
+    assert personlab_config_from_meta(meta).model.encoder_output_stride == 16
+
+
+def test_dilated_onnx_export_matches_eager(dilated, tmp_path) -> None:
+    path = export_onnx(dilated, tmp_path / "dilated.onnx", (64, 96))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    images = np.random.default_rng(3).random((2, 3, 64, 96), dtype=np.float32)
+    onnx_out = dict(zip(OUTPUT_NAMES, session.run(None, {"images": images}), strict=True))
+    with torch.no_grad():
+        eager = {k: v.numpy() for k, v in dilated(torch.from_numpy(images)).items()}
+    for name in OUTPUT_NAMES:
+        np.testing.assert_allclose(onnx_out[name], eager[name], rtol=RTOL, atol=ATOL, err_msg=name)
+        assert np.abs(eager[name]).max() > 1e-3, f"{name} is all ~0: parity would prove nothing"
+
+
+def test_dilated_dynamic_size_export_runs_other_sizes_like_eager(dilated, tmp_path) -> None:
+    path = export_onnx(dilated, tmp_path / "dilated_dynamic.onnx", (64, 64), dynamic_size=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    images = np.random.default_rng(4).random((1, 3, 96, 128), dtype=np.float32)
+    onnx_out = dict(zip(OUTPUT_NAMES, session.run(None, {"images": images}), strict=True))
+    with torch.no_grad():
+        eager = {k: v.numpy() for k, v in dilated(torch.from_numpy(images)).items()}
+    assert onnx_out["heatmaps"].shape == (1, 17, 12, 16)
+    for name in OUTPUT_NAMES:
+        np.testing.assert_allclose(onnx_out[name], eager[name], rtol=RTOL, atol=ATOL, err_msg=name)
+
+
+@pytest.mark.parametrize("value", [12, 4, 64])
+def test_bad_encoder_output_stride_names_the_allowed_values(value: int) -> None:
+    with pytest.raises(ValueError, match=r"output_stride must be one of \(8, 16, 32\)"):
+        build_personlab(backbone="mobilenet_v2", width_multiplier=0.35, pyramid_channels=8,
+                        encoder_output_stride=value)  # fmt: skip
+    with pytest.raises(ConfigError, match=r"model\.encoder_output_stride.*8, 16 or 32"):
+        load_personlab_config(
+            CONFIGS / "personlab_tiny.yaml", [f"model.encoder_output_stride={value}"]
+        )
