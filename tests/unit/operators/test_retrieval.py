@@ -11,14 +11,12 @@ from describeme.operators.query import Constraint, Filters, parse_query
 from describeme.operators.retrieval import (
     MAX_LIMIT,
     MAX_RELAXED_QUERIES,
-    SearchHit,
     _Searcher,
     _tiers,
-    build_atoms,
-    build_filter_clause,
-    build_query,
     search_tracks,
 )
+from describeme.operators.retrieval_query import build_atoms, build_filter_clause, build_query
+from describeme.operators.retrieval_results import SearchHit
 from describeme.operators.store import TAG_SEPARATOR
 
 UP = "upper-clothes"

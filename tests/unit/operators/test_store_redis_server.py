@@ -12,19 +12,14 @@ from pathlib import Path
 import pytest
 
 from describeme.errors import ServiceError
-from describeme.operators import redis_server
-from describeme.operators.redis_server import (
-    EmbeddedRedis,
+from describeme.operators import redis_files
+from describeme.operators.redis_files import (
     _read_or_create_password,
     default_data_dir,
     find_redis_binaries,
-    free_port,
-    is_loopback,
-    is_redis_process,
-    pid_alive,
-    resolve_redis,
-    validate_redis_url,
 )
+from describeme.operators.redis_probes import free_port, is_loopback, is_redis_process, pid_alive
+from describeme.operators.redis_server import EmbeddedRedis, resolve_redis, validate_redis_url
 
 
 @pytest.mark.parametrize(
@@ -187,5 +182,5 @@ def test_startup_failures_are_classified(tmp_path: Path, log_text: str, reason: 
 
 
 def test_module_constants_name_both_modules() -> None:
-    assert any("redisearch" in name for name in redis_server.MODULE_FILES)
-    assert any("rejson" in name for name in redis_server.MODULE_FILES)
+    assert any("redisearch" in name for name in redis_files.MODULE_FILES)
+    assert any("rejson" in name for name in redis_files.MODULE_FILES)

@@ -14,7 +14,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from describeme.operators.query import Filters, ParsedQuery
-from describeme.operators.retrieval import SearchHit, SearchResult
+from describeme.operators.retrieval_results import SearchHit, SearchResult
 from describeme.service.app import ServeSettings, build_app
 from describeme.service.backend import StreamSummary
 
