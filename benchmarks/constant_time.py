@@ -13,7 +13,8 @@ batch 1/8/32 with the torch backend in fp16.
 
 Writes ``benchmarks/results/constant_time_<model>.json`` and a PNG plot beside it.
 
-    python benchmarks/constant_time.py [--model hptr] [--backend onnxruntime] [--threads 1]
+    python benchmarks/constant_time.py [--model personlab|hptr|CKPT] [--backend onnxruntime]
+        [--threads 1]
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ def plot(results: dict, path: Path, title: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="hptr", help="bundled name or checkpoint")
+    parser.add_argument("--model", default="personlab", help="bundled name or checkpoint")
     parser.add_argument("--backend", default="onnxruntime", choices=["torch", "onnxruntime"])
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of the backend")
     parser.add_argument("--frames", type=int, default=8, help="frames per people count")

@@ -11,12 +11,13 @@ Steps, all in one invocation on the same clip (the first ``--frames`` frames of
 2. the pipeline: ``describeme run CLIP --model CKPT`` (local Ray, embedded Redis), its
    per-stream fps from the summary (Ray start-up excluded, reported separately).
 
-No trained model is bundled yet, so ``--model`` defaults to a freshly initialised checkpoint
-of ``configs/models/hptr_mobile.yaml``: timing does not depend on the weights' values, but the
-number of decoded people does (random weights find few), so rerun with a trained checkpoint
-when one exists. Writes ``benchmarks/results/pipeline_vs_parser.json``.
+``--model`` defaults to the bundled ``personlab`` (the pipeline's default model); both runs
+use the onnxruntime backend (the pipeline's default) at the model's training input size.
+``--model untrained`` times a freshly initialised ``configs/models/hptr_mobile.yaml`` at
+384x512 instead (random weights decode few people, so the tracker and describer idle).
+Writes ``benchmarks/results/pipeline_vs_parser.json``.
 
-    python benchmarks/pipeline_vs_parser.py [--frames 200] [--model CKPT]
+    python benchmarks/pipeline_vs_parser.py [--frames 200] [--model personlab|CKPT|untrained]
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def untrained_checkpoint(path: Path) -> Path:
     return save_checkpoint(path, model, config=config.model_dump(mode="json"))
 
 
-def parser_alone(clip: Path, model: str, input_size: tuple[int, int]) -> dict:
+def parser_alone(clip: Path, model: str, input_size: tuple[int, int] | None) -> tuple[dict, list]:
     from describeme.operators.sources import open_source
     from describeme.pipeline.parsers import ModelParser
 
@@ -83,14 +84,16 @@ def parser_alone(clip: Path, model: str, input_size: tuple[int, int]) -> dict:
         people += len(parser.parse([frame])[0].persons)
     seconds = time.perf_counter() - start
     return {"frames": len(frames), "seconds": round(seconds, 3),
-            "fps": round(len(frames) / seconds, 3), "mean_people": round(people / len(frames), 2)}
+            "fps": round(len(frames) / seconds, 3),
+            "mean_people": round(people / len(frames), 2)}, list(parser.input_size)
 
 
-def pipeline(clip: Path, model: str, work: Path) -> dict:
+def pipeline(clip: Path, model: str, input_size: list, work: Path) -> dict:
     summary_path = work / "summary.json"
     env = {**os.environ, "XDG_DATA_HOME": str(work / "data")}
     command = [sys.executable, "-m", "describeme.cli.main", "run", str(clip), "--model", model,
-               "--summary-json", str(summary_path), "--out-video", "none"]
+               "--summary-json", str(summary_path), "--out-video", "none",
+               "-o", f"parser.input_size=[{input_size[0]}, {input_size[1]}]"]
     subprocess.run(command, check=True, env=env, capture_output=True, timeout=3600)
     summary = json.loads(summary_path.read_text())
     stream = summary["streams"][0]
@@ -102,7 +105,8 @@ def pipeline(clip: Path, model: str, work: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=200)
-    parser.add_argument("--model", default=None, help="checkpoint (default: untrained mobile)")
+    parser.add_argument("--model", default="personlab",
+                        help="bundled name, checkpoint, or 'untrained' (timing only)")
     parser.add_argument("--source", type=Path, default=VTEST)
     args = parser.parse_args()
     if not args.source.is_file():
@@ -112,14 +116,17 @@ def main() -> None:
         work = Path(tmp)
         clip = work / "clip.mp4"
         frames = cut_clip(args.source, clip, args.frames)
-        model = args.model or str(untrained_checkpoint(work / "hptr_mobile_untrained.pt"))
-        alone = parser_alone(clip, model, (384, 512))
-        graph = pipeline(clip, model, work)
+        untrained = args.model == "untrained"
+        model = (str(untrained_checkpoint(work / "hptr_mobile_untrained.pt")) if untrained
+                 else args.model)
+        alone, input_size = parser_alone(clip, model, (384, 512) if untrained else None)
+        graph = pipeline(clip, model, input_size, work)
     result = {
         "benchmark": "pipeline_vs_parser",
         "source": f"{args.source.name}, first {frames} frames",
-        "model": args.model or "untrained configs/models/hptr_mobile.yaml (timing only)",
-        "backend": "onnxruntime", "input_size": [384, 512],
+        "model": ("untrained configs/models/hptr_mobile.yaml (timing only)" if untrained
+                  else args.model),
+        "backend": "onnxruntime", "input_size": input_size,
         "parser_alone": alone, "pipeline": graph,
         "ratio_pipeline_over_parser": round(graph["fps"] / alone["fps"], 3),
         "target_ratio": 0.90,

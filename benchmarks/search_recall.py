@@ -15,7 +15,7 @@ Several tracks can satisfy the same query ("blue pants"), so quality is reported
 
 Storing the ground truth isolates the search from the model (target recall@1 >= 0.98).
 
-With ``--model`` (a checkpoint or the bundled ``hptr``) the tracks come from the pipeline
+With ``--model`` (a checkpoint or the bundled ``personlab``) the tracks come from the pipeline
 instead: ``describeme run`` parses every video with the model into the same embedded Redis
 (``--tracks-out`` keeps the tracker's boxes), each model track is matched to the ground-truth
 person it follows (per-frame Hungarian box matching at IoU >= 0.4, majority vote), and the
@@ -25,7 +25,7 @@ never relevant, and a person the model never tracked makes its queries' recall@5
 Writes ``benchmarks/results/search_recall.json`` (``search_recall_model.json`` with --model).
 
     python benchmarks/search_recall.py [--videos 10] [--seconds 60] [--queries 400]
-    python benchmarks/search_recall.py --model hptr --videos 6 --seconds 20
+    python benchmarks/search_recall.py --model personlab --videos 6 --seconds 20
 """
 
 from __future__ import annotations

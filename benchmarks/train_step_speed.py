@@ -26,7 +26,8 @@ import torch
 from describeme.models.common.training import Trainer
 from describeme.models.datasets import collate_parsing
 from describeme.models.hptr.config import build_criterion_from_config, build_model_from_config
-from describeme.models.hptr.train import HPTRLoss, build_train_dataset, load_train_config
+from describeme.models.hptr.criterion import HPTRLoss
+from describeme.models.train import build_train_dataset, load_train_config
 from describeme.models.training import build_optimizer, build_scheduler
 
 ROOT = Path(__file__).resolve().parents[1]

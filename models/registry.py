@@ -3,8 +3,9 @@
 ``--model`` everywhere takes a checkpoint path (``.pt`` from ``describeme train``; an
 ``.onnx`` from ``describeme export`` for the onnxruntime/tensorrt backends) or a bundled
 model's name (``hptr``, ``personlab``). Bundled weights live in ``$DESCRIBEME_MODELS_DIR``
-(default: the package's ``assets/models``) as ``<name>.pt``; none ships yet, and asking for a
-bundled name without its file is a clear error, never random weights.
+(default: the package's ``assets/models``) as ``<name>.pt``; ``personlab.pt`` ships (see
+``models/personlab/MODEL_CARD.md``), ``hptr.pt`` not yet, and asking for a bundled name without
+its file is a clear error, never random weights.
 
 Example::
 
@@ -195,6 +196,15 @@ def load_parser(
     return factory(engine, meta, None if size is None else (int(size[0]), int(size[1])))
 
 
+def trained_input_size(meta: Mapping[str, Any]) -> tuple[int, int]:
+    """(height, width) a checkpoint's model was trained at, from its saved config."""
+    load_plugins()
+    parser = _parser_factory(Path(f"<{meta.get('model_name', '')} checkpoint>"), meta)(
+        None, meta, None
+    )  # a Parser only stores its backend: None is never called here
+    return parser.input_size
+
+
 def _parser_factory(path: Path, meta: Mapping[str, Any]) -> ParserFactory:
     name = str(meta.get("model_name", ""))
     factory = PARSER_FACTORIES.get(name)
@@ -220,12 +230,15 @@ def load_predictor(
 
 
 def parser_from_model(model: nn.Module, config: Any, *, device: str = "cpu") -> Parser:
-    """A torch-backend :class:`Parser` around an in-memory HPTR (evaluation during training)."""
+    """A torch-backend :class:`Parser` around an in-memory model (evaluation during training),
+    decoded by the parser factory of its ``model_name``."""
     from describeme.models.runtime.torch_backend import TorchBackend
 
+    load_plugins()
     meta = {"model_name": getattr(model, "model_name", "hptr"),
             "config": config.model_dump(mode="json")}  # fmt: skip
-    return _hptr_parser(TorchBackend(model=model, device=device), meta, None)
+    factory = _parser_factory(Path(f"<in-memory {meta['model_name']}>"), meta)
+    return factory(TorchBackend(model=model, device=device), meta, None)
 
 
 def _onnx_meta(path: Path) -> tuple[dict[str, Any], tuple[int, int] | None]:

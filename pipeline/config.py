@@ -25,7 +25,9 @@ class StandinConfig(StrictModel):
 class ParserConfig(StrictModel):
     """The parser pool: which model, which runtime, how many actors, how they batch."""
 
-    model: str = "hptr"  # checkpoint path, a bundled name, or "standin" (test double)
+    # Checkpoint path, a bundled name, or "standin" (test double). PersonLab is the bundled
+    # default until an HPTR model is trained (models/hptr/MODEL_CARD.md).
+    model: str = "personlab"
     backend: Literal["torch", "onnxruntime", "tensorrt"] = "onnxruntime"
     device: str = "cpu"
     precision: Literal["fp32", "fp16"] = "fp32"

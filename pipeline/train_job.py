@@ -1,6 +1,6 @@
 """``describeme train`` as a Ray job: Ray Train (DDP) for several workers, one Ray task else.
 
-The training itself is :func:`describeme.models.hptr.train.train_hptr` (plain torch); this
+The training itself is :func:`describeme.models.train.train_parser` (plain torch); this
 module only places it:
 
 - ``workers == 1``, no GPU and no Ray address: in this process (no Ray start-up cost);
@@ -43,7 +43,7 @@ def run_training(
     """Runs a training job; returns the final :class:`TrainResult` as a dict.
 
     Args:
-        config: an ``HPTRTrainConfig``.
+        config: a ``TrainConfig``.
         workers: DDP workers (Ray Train) when > 1.
         gpus_per_worker: GPUs each worker asks Ray for (0 = CPU training).
         resume: checkpoint path, ``"auto"`` or None.
@@ -75,10 +75,10 @@ def _train(
 ) -> dict[str, Any]:
     """Rebuilds the config from plain data and trains (runs in a task or a Train worker)."""
     from describeme.config import build_config
-    from describeme.models.hptr.train import HPTRTrainConfig, train_hptr
+    from describeme.models.train import TrainConfig, train_parser
 
-    config = build_config(HPTRTrainConfig, payload, "<train job config>")
-    return train_hptr(config, resume=resume, device=device, progress=progress).to_dict()
+    config = build_config(TrainConfig, payload, "<train job config>")
+    return train_parser(config, resume=resume, device=device, progress=progress).to_dict()
 
 
 def _init_ray(address: str | None) -> None:

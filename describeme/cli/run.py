@@ -23,7 +23,9 @@ from describeme.paths import data_dir as user_data_dir
 
 log = logging.getLogger(__name__)
 
-MODEL_HELP = "Checkpoint path, a bundled name (hptr, personlab), or 'standin' (test double)."
+MODEL_HELP = (
+    "Checkpoint path, a bundled name (personlab; hptr once trained), or 'standin' (test double)."
+)
 
 
 def _load(config: Path | None, override: list[str], **cli: Any) -> Any:

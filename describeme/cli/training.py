@@ -5,6 +5,7 @@ Examples::
     describeme train configs/models/hptr_train_tiny.yaml --out runs/tiny -o steps=50
     describeme train configs/models/hptr_train.yaml --workers 4 --gpus-per-worker 1
     describeme train configs/models/hptr_train.yaml --resume auto      # after an interruption
+    describeme train configs/models/personlab_train_cpu.yaml --out runs/personlab_cpu
     describeme export --model runs/tiny/last.pt --format onnx --out exported
     describeme export --model runs/tiny/last.pt --format checkpoint --out release  # weights only
 """
@@ -50,7 +51,7 @@ def run_train(
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """The train command without the CLI: returns the final result dict."""
-    from describeme.models.hptr.train import load_train_config
+    from describeme.models.train import load_train_config
     from describeme.pipeline.train_job import run_training
 
     config = load_train_config(config_path, _with_out(overrides, out))
@@ -92,11 +93,11 @@ def run_export(
 
         return release_checkpoint(resolve_model_path(model), out / f"{name}.pt")
     from describeme.models.export import export_onnx
-    from describeme.models.registry import hptr_config_from_meta, load_model
+    from describeme.models.registry import load_model, trained_input_size
 
     network, meta = load_model(model)
     if size is None:
-        size = tuple(hptr_config_from_meta(meta).input_size)
+        size = trained_input_size(meta)
     onnx_path = out / f"{name}.onnx"
     config = json.dumps(meta.get("config") or {}, sort_keys=True)
     export_onnx(network, onnx_path, size, dynamic_size=dynamic_size, metadata={"config": config})
@@ -116,7 +117,7 @@ def register(app: typer.Typer) -> None:
     @app.command("train")
     def train(
         config: Path = typer.Argument(
-            ..., help="Train config YAML (configs/models/hptr_train*.yaml)."
+            ..., help="Train config YAML (configs/models/{hptr,personlab}_train*.yaml)."
         ),
         override: list[str] = OVERRIDE_OPTION,
         workers: int = typer.Option(
@@ -136,11 +137,12 @@ def register(app: typer.Typer) -> None:
         ),
         dump_config: bool = DUMP_CONFIG_OPTION,
     ) -> None:
-        """Train a parser (HPTR). With --workers 1, no GPU and no --ray-address it runs in
-        this process; otherwise as a Ray job (one Ray task, or Ray Train DDP for N workers)."""
+        """Train a parser (HPTR or PersonLab, by the config's model). With --workers 1, no GPU
+        and no --ray-address it runs in this process; otherwise as a Ray job (one Ray task, or
+        Ray Train DDP for N workers)."""
         if dump_config:
             from describeme.config import dump_config as dump
-            from describeme.models.hptr.train import load_train_config
+            from describeme.models.train import load_train_config
 
             typer.echo(dump(load_train_config(config, _with_out(override, out))), nl=False)
             return

@@ -21,6 +21,7 @@ from describeme.models.common.losses import (
     binary_focal_loss,
     semantic_losses,
 )
+from describeme.models.common.training import BatchLoss
 from describeme.models.hptr.box_ops import (
     box_cxcywh_to_xyxy,
     box_xyxy_to_cxcywh,
@@ -136,6 +137,12 @@ class HPTRCriterion(nn.Module):
             "loss_mask_dice": binary_dice_loss(pred, target).sum() / num_boxes,
             "loss_mask_focal": binary_focal_loss(pred, target).sum() / num_boxes,
         }
+
+
+class HPTRLoss(BatchLoss):
+    """``(model, batch) -> losses`` for HPTR: boxes and masks per person (DETR targets)."""
+
+    INSTANCE_FIELDS = ("boxes_xyxy", "masks")
 
 
 def _normalised_boxes(

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from describeme.models.checkpoint import load_checkpoint
-from describeme.models.hptr.train import load_train_config
+from describeme.models.train import load_train_config
 from describeme.models.training import read_log
 
 pytestmark = pytest.mark.integration

@@ -59,7 +59,11 @@ def test_training_state_is_kept(tmp_path, model) -> None:
     assert read_checkpoint(path)["training_state"] == {"epoch": 3, "step": 120}
 
 
-def test_checkpoint_of_another_model_is_rejected(tmp_path, model) -> None:
+def test_checkpoint_of_another_model_is_rejected(tmp_path, model, monkeypatch) -> None:
+    from describeme.models import checkpoint
+
+    # A model this installation has no builder for (whatever earlier tests registered).
+    monkeypatch.setattr(checkpoint, "MODEL_BUILDERS", {"hptr": checkpoint.MODEL_BUILDERS["hptr"]})
     path = save_checkpoint(tmp_path / "personlab.pt", model, model_name="personlab")
     with pytest.raises(DataError, match="holds a 'personlab' model, expected 'hptr'"):
         load_checkpoint(path, expected_model="hptr")

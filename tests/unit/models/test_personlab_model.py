@@ -328,3 +328,21 @@ def test_bad_encoder_output_stride_names_the_allowed_values(value: int) -> None:
         load_personlab_config(
             CONFIGS / "personlab_tiny.yaml", [f"model.encoder_output_stride={value}"]
         )
+
+
+def test_export_cli_uses_personlab_training_size(tmp_path, registered) -> None:
+    """``describeme export`` of a PersonLab checkpoint exports at the size the model was
+    trained at, read from its own config (not HPTR's defaults)."""
+    from describeme.cli.training import run_export
+    from describeme.models.registry import trained_input_size
+
+    config = load_personlab_config(CONFIGS / "personlab_tiny.yaml", ["input_size=[64, 96]"])
+    model = build_model_from_config(config)
+    path = save_checkpoint(
+        tmp_path / "pl.pt", model, config={"model": config.model_dump(mode="json")}
+    )
+    _, meta = load_checkpoint(path)
+    assert trained_input_size(meta) == (64, 96)
+    onnx_path = run_export(str(path), "onnx", tmp_path / "out")
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape[2:] == [64, 96]

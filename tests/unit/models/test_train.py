@@ -1,4 +1,5 @@
-"""HPTR training loop: config, schedule, data order, loss going down, exact resume, log, errors."""
+"""Parser training loop (HPTR, and PersonLab through the same loop): config, schedule, data
+order, loss going down, exact resume, log, errors."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from describeme.errors import ConfigError
 from describeme.models.checkpoint import read_checkpoint, save_checkpoint
 from describeme.models.common.training import Trainer
 from describeme.models.hptr.config import build_model_from_config
-from describeme.models.hptr.train import load_train_config, train_hptr
+from describeme.models.train import load_train_config, train_parser
 from describeme.models.training import (
     JsonLog,
     build_optimizer,
@@ -27,6 +28,7 @@ from describeme.models.training import (
 torch.set_num_threads(1)
 CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "models"
 TINY = CONFIGS / "hptr_train_tiny.yaml"
+PERSONLAB_TINY = CONFIGS / "personlab_train_tiny.yaml"
 # One fixed 2-image batch, no augmentation, no evaluation: fast and deterministic.
 FAST = ["data.length=2", "data.flip_prob=0", "data.scale_range=[1,1]", "eval.at_end=false",
         "checkpoint_every=0", "device=cpu", "log_every=1"]  # fmt: skip
@@ -100,7 +102,7 @@ def test_bad_config_names_the_problem(overrides: list[str], message: str) -> Non
 def test_a_few_steps_lower_the_loss_and_write_log_and_checkpoint(tmp_path: Path) -> None:
     config = _config(tmp_path, "steps=8", "schedule.kind=constant", "schedule.warmup_steps=0",
                      "eval.at_end=true", "eval.limit=1")  # fmt: skip
-    result = train_hptr(config)
+    result = train_parser(config)
     losses = [r["loss"] for r in read_log(tmp_path / "log.jsonl", "train")]
     assert len(losses) == 8
     assert (losses[-1] + losses[-2]) / 2 < 0.85 * losses[0]
@@ -115,12 +117,12 @@ def test_a_few_steps_lower_the_loss_and_write_log_and_checkpoint(tmp_path: Path)
 
 def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path: Path) -> None:
     full, resumed = tmp_path / "full", tmp_path / "resumed"
-    train_hptr(_config(full, "steps=4", "checkpoint_every=2", "keep_checkpoints=3"))
+    train_parser(_config(full, "steps=4", "checkpoint_every=2", "keep_checkpoints=3"))
     resumed.mkdir()
     # An interrupted run: its folder holds the step-2 checkpoint as last.pt and a longer log.
     shutil.copy(full / "checkpoint_0000002.pt", resumed / "last.pt")
     shutil.copy(full / "log.jsonl", resumed / "log.jsonl")
-    result = train_hptr(_config(resumed, "steps=4", "checkpoint_every=2"), resume="auto")
+    result = train_parser(_config(resumed, "steps=4", "checkpoint_every=2"), resume="auto")
     assert result.step == 4
     expected = read_log(full / "log.jsonl", "train")
     got = read_log(resumed / "log.jsonl", "train")
@@ -137,16 +139,46 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path: Path) -> N
 
 
 def test_resume_errors_are_clear(tmp_path: Path) -> None:
-    train_hptr(_config(tmp_path / "run", "steps=1"))
+    train_parser(_config(tmp_path / "run", "steps=1"))
     with pytest.raises(ConfigError, match=r"differs from the config in \['hidden_dim'\]"):
-        train_hptr(_config(tmp_path / "other", "steps=2", "model.model.hidden_dim=32"),
+        train_parser(_config(tmp_path / "other", "steps=2", "model.model.hidden_dim=32"),
                    resume=tmp_path / "run" / "last.pt")  # fmt: skip
     model = build_model_from_config(_config(tmp_path, "steps=1").model)
     weights_only = save_checkpoint(tmp_path / "weights.pt", model)
     with pytest.raises(ConfigError, match="no training state"):
-        train_hptr(_config(tmp_path / "w", "steps=2"), resume=weights_only)
-    fresh = train_hptr(_config(tmp_path / "new", "steps=1"), resume="auto")  # nothing to resume
+        train_parser(_config(tmp_path / "w", "steps=2"), resume=weights_only)
+    fresh = train_parser(_config(tmp_path / "new", "steps=1"), resume="auto")  # nothing to resume
     assert fresh.step == 1
+
+
+def test_model_section_picks_the_model_by_name() -> None:
+    from describeme.models.hptr.config import HPTRConfig
+    from describeme.models.personlab.config import PersonLabConfig
+
+    assert isinstance(load_train_config(TINY).model, HPTRConfig)
+    personlab = load_train_config(PERSONLAB_TINY)
+    assert isinstance(personlab.model, PersonLabConfig) and personlab.model.input_size == (64, 64)
+    cpu = load_train_config(CONFIGS / "personlab_train_cpu.yaml")
+    assert cpu.model.input_size == (192, 256) and cpu.model.model.disk_radius == 10.0
+    with pytest.raises(ConfigError, match="model"):
+        load_train_config(TINY, ["model.name=segformer"])
+
+
+def test_personlab_trains_through_the_same_loop(tmp_path: Path) -> None:
+    config = load_train_config(
+        PERSONLAB_TINY,
+        [*FAST, f"output_dir={tmp_path / 'run'}", "steps=8", "schedule.kind=constant",
+         "schedule.warmup_steps=0", "eval.at_end=true", "eval.limit=1"],
+    )  # fmt: skip
+    result = train_parser(config)
+    losses = [r["loss"] for r in read_log(tmp_path / "run" / "log.jsonl", "train")]
+    assert len(losses) == 8 and (losses[-1] + losses[-2]) / 2 < losses[0]
+    assert "miou" in result.metrics  # evaluated through PersonLab's own decoder
+    meta = read_checkpoint(tmp_path / "run" / "last.pt")
+    assert meta["model_name"] == "personlab" and meta["training_state"]["step"] == 8
+    hptr = _config(tmp_path / "hptr", "steps=1")
+    with pytest.raises(ConfigError, match="holds a 'personlab' model, not hptr"):
+        train_parser(hptr, resume=tmp_path / "run" / "last.pt")
 
 
 def test_json_log_truncates_after_the_resumed_step(tmp_path: Path) -> None:
@@ -203,7 +235,7 @@ def test_trainer_rejects_short_data_and_nan_loss() -> None:
 
 @pytest.mark.gpu
 def test_amp_training_on_cuda_saves_scaler_state(tmp_path: Path) -> None:
-    result = train_hptr(_config(tmp_path, "steps=3", "device=cuda", "amp=true"))
+    result = train_parser(_config(tmp_path, "steps=3", "device=cuda", "amp=true"))
     assert result.step == 3 and torch.isfinite(torch.tensor(result.losses["loss"]))
     meta = read_checkpoint(tmp_path / "last.pt")  # weights saved on CPU, scaler state kept
     assert meta["training_state"]["scaler"] and meta["training_state"]["step"] == 3

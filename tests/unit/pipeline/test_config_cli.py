@@ -73,9 +73,9 @@ def _app() -> typer.Typer:
     return app
 
 
-def test_default_model_is_the_bundled_hptr_at_its_own_input_size() -> None:
+def test_default_model_is_the_bundled_personlab_at_its_own_input_size() -> None:
     config = PipelineConfig()
-    assert config.parser.model == "hptr" and config.parser.input_size is None
+    assert config.parser.model == "personlab" and config.parser.input_size is None
 
 
 def test_cli_run_without_bundled_weights_fails_before_starting_anything(

@@ -1,11 +1,16 @@
-"""HPTR training: plain torch, callable without Ray (``describeme train`` wraps it in a Ray job).
+"""Parser training (HPTR or PersonLab, by the ``name`` of the config's model section): plain
+torch, callable without Ray (``describeme train`` wraps it in a Ray job).
 
 Example::
 
-    from describeme.models.hptr.train import load_train_config, train_hptr
+    from describeme.models.train import load_train_config, train_parser
     config = load_train_config("configs/models/hptr_train_tiny.yaml", ["steps=20"])
-    result = train_hptr(config)                      # runs/..., last.pt, log.jsonl
-    result = train_hptr(config, resume="auto")       # continue after an interruption
+    result = train_parser(config)                    # runs/..., last.pt, log.jsonl
+    result = train_parser(config, resume="auto")     # continue after an interruption
+
+Both models share everything here (data, loop, optimiser, schedule, evaluation, checkpoints,
+resume); :data:`MODEL_SPECS` holds the only model-specific parts: how to build the network
+and the batch loss from the model section.
 
 The run folder (``output_dir``) holds ``config.yaml`` (resolved), ``log.jsonl`` (one JSON
 record per step and per evaluation), ``result.json`` (the final :class:`TrainResult`),
@@ -19,13 +24,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import torch
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 from torch import nn
 
 from describeme.config import (
@@ -39,11 +44,12 @@ from describeme.config import (
 from describeme.models.checkpoint import read_checkpoint, save_checkpoint
 from describeme.models.common.training import BatchLoss, Trainer, Wrap
 from describeme.models.datasets import collate_parsing
-from describeme.models.hptr.config import (
-    HPTRConfig,
-    build_criterion_from_config,
-    build_model_from_config,
-)
+from describeme.models.hptr import config as hptr_config
+from describeme.models.hptr.config import HPTRConfig
+from describeme.models.hptr.criterion import HPTRLoss
+from describeme.models.personlab import config as personlab_config
+from describeme.models.personlab.config import PersonLabConfig
+from describeme.models.personlab.criterion import PersonLabLoss
 from describeme.models.training import (
     LAST_CHECKPOINT,
     LOG_NAME,
@@ -66,10 +72,47 @@ CONFIG_NAME = "config.yaml"
 RESULT_NAME = "result.json"
 
 
-class HPTRTrainConfig(LoopConfig):
-    """``configs/models/hptr_train*.yaml``: the model, its data and the optimisation."""
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build one model and its batch loss from its config section."""
 
-    model: HPTRConfig = HPTRConfig()
+    title: str
+    build_model: Callable[[Any], nn.Module]
+    build_loss: Callable[[Any, torch.device], BatchLoss]
+
+
+MODEL_SPECS: dict[str, ModelSpec] = {
+    "hptr": ModelSpec(
+        "HPTR",
+        hptr_config.build_model_from_config,
+        lambda c, d: HPTRLoss(hptr_config.build_criterion_from_config(c), d),
+    ),
+    "personlab": ModelSpec(
+        "PersonLab",
+        personlab_config.build_model_from_config,
+        lambda c, d: PersonLabLoss(personlab_config.build_criterion_from_config(c), d),
+    ),
+}
+
+
+def _model_name(value: Any) -> str:
+    """The model section's ``name`` (HPTR when the section does not say)."""
+    if isinstance(value, Mapping):
+        return str(value.get("name", "hptr"))
+    return str(getattr(value, "name", "hptr"))
+
+
+ModelSection = Annotated[
+    Annotated[HPTRConfig, Tag("hptr")] | Annotated[PersonLabConfig, Tag("personlab")],
+    Discriminator(_model_name),
+]
+
+
+class TrainConfig(LoopConfig):
+    """``configs/models/*_train*.yaml``: the model (HPTR or PersonLab, by its ``name``), its
+    data and the optimisation."""
+
+    model: ModelSection = HPTRConfig()
     data: DataConfig = DataConfig()
     optimizer: OptimizerConfig = OptimizerConfig()
     schedule: ScheduleConfig = ScheduleConfig()
@@ -95,11 +138,11 @@ class TrainResult:
         return asdict(self)
 
 
-def load_train_config(path: str | Path | None, overrides: Iterable[str] = ()) -> HPTRTrainConfig:
+def load_train_config(path: str | Path | None, overrides: Iterable[str] = ()) -> TrainConfig:
     """Loads a train YAML; ``model`` may be a mapping or the name of a model YAML.
 
     A string ``model: hptr_tiny.yaml`` is read relative to the train YAML's folder (then
-    the working directory), so train configs reuse ``configs/models/hptr*.yaml``;
+    the working directory), so train configs reuse ``configs/models/{hptr,personlab}*.yaml``;
     ``model: {base: hptr_mobile.yaml, input_size: [384, 512]}`` changes keys of it. Overrides
     (``-o steps=100``, ``-o model.model.hidden_dim=64``) apply on top of the resolved model.
     """
@@ -112,7 +155,7 @@ def load_train_config(path: str | Path | None, overrides: Iterable[str] = ()) ->
         data = _resolve_model_file({**data, "model": override_map.pop("model")}, base, source)
     merged = deep_merge(data, override_map)
     label = source if not override_map else f"{source} (with -o overrides)"
-    return build_config(HPTRTrainConfig, merged, label)
+    return build_config(TrainConfig, merged, label)
 
 
 def _resolve_model_file(data: Mapping[str, Any], base: Path, source: str) -> dict[str, Any]:
@@ -133,7 +176,7 @@ def _resolve_model_file(data: Mapping[str, Any], base: Path, source: str) -> dic
     )
 
 
-def build_train_dataset(config: HPTRTrainConfig) -> Any:
+def build_train_dataset(config: TrainConfig) -> Any:
     """The augmented training set: synthetic images on the fly, or a dataset folder."""
     from describeme.models.datasets import ParsingTorchDataset
 
@@ -167,13 +210,7 @@ def build_synthetic(data: DataConfig, *, seed: int, length: int) -> Any:
     return SyntheticImages(synth, seed=seed, length=length)
 
 
-class HPTRLoss(BatchLoss):
-    """``(model, batch) -> losses`` for HPTR: boxes and masks per person (DETR targets)."""
-
-    INSTANCE_FIELDS = ("boxes_xyxy", "masks")
-
-
-def build_evaluate(config: HPTRTrainConfig, device: torch.device) -> Any:
+def build_evaluate(config: TrainConfig, device: torch.device) -> Any:
     """``evaluate(module) -> metrics`` on ``eval.limit`` held-out images (contract keys)."""
     from describeme.models.inference import Predictor
     from describeme.models.metrics.evaluator import ParsingEvaluator
@@ -202,14 +239,15 @@ def build_evaluate(config: HPTRTrainConfig, device: torch.device) -> Any:
     return evaluate
 
 
-def train_hptr(
-    config: HPTRTrainConfig,
+def train_parser(
+    config: TrainConfig,
     *,
     resume: str | Path | None = None,
     device: str | None = None,
     progress: Wrap | None = None,
 ) -> TrainResult:
-    """Trains HPTR; under ``torch.distributed`` each rank runs this with its data shard.
+    """Trains the config's model; under ``torch.distributed`` each rank runs this with its
+    data shard.
 
     Args:
         config: the resolved train config.
@@ -225,12 +263,13 @@ def train_hptr(
     target = resolve_device(device or config.device)
     output_dir = Path(config.output_dir)
     seed_everything(config.seed)
-    module = build_model_from_config(config.model).to(target)
+    spec = MODEL_SPECS[config.model.name]
+    module = spec.build_model(config.model).to(target)
     dataset = build_train_dataset(config)
     total_steps = config.total_steps(len(dataset), world_size)
     optimizer = build_optimizer(module, **config.optimizer.model_dump())
     scheduler = build_scheduler(optimizer, total_steps=total_steps, **config.schedule.model_dump())
-    state = _resume_state(resume, output_dir, module)
+    state = _resume_state(resume, output_dir, module, config.model.name)
     model: nn.Module = module
     if world_size > 1:
         ids = [target.index] if target.type == "cuda" else None
@@ -238,10 +277,10 @@ def train_hptr(
     if rank == 0:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / CONFIG_NAME).write_text(dump_config(config), encoding="utf-8")
-        log.info("training HPTR for %d steps on %d x %s; resolved config in %s",
+        log.info("training %s for %d steps on %d x %s; resolved config in %s", spec.title,
                  total_steps, world_size, target, output_dir / CONFIG_NAME)  # fmt: skip
     trainer = Trainer(
-        model=model, compute_loss=HPTRLoss(build_criterion_from_config(config.model), target),
+        model=model, compute_loss=spec.build_loss(config.model, target),
         optimizer=optimizer, scheduler=scheduler, device=target, total_steps=total_steps,
         clip_grad_norm=config.clip_grad_norm, amp=config.amp,
         json_log=JsonLog(output_dir / LOG_NAME, state["step"] if state else None)
@@ -272,7 +311,7 @@ def train_hptr(
 
 
 def _resume_state(
-    resume: str | Path | None, output_dir: Path, module: nn.Module
+    resume: str | Path | None, output_dir: Path, module: nn.Module, model_name: str
 ) -> dict[str, Any] | None:
     """Loads the weights of ``resume`` into ``module``; returns its training state."""
     if resume is None:
@@ -282,8 +321,11 @@ def _resume_state(
         log.info("no %s to resume from: starting a new run", path)
         return None
     payload = read_checkpoint(path)
-    if payload["model_name"] != "hptr":
-        raise ConfigError(f"{path}: holds a '{payload['model_name']}' model, not hptr")
+    if payload["model_name"] != model_name:
+        raise ConfigError(
+            f"{path}: holds a '{payload['model_name']}' model, not {model_name}; resume "
+            "with the train config the run started with"
+        )
     expected = getattr(module, "model_args", {})
     different = sorted(k for k in expected if payload["model_args"].get(k) != expected[k])
     if different:
@@ -301,7 +343,7 @@ def _resume_state(
     return dict(payload["training_state"])
 
 
-def _saver(config: HPTRTrainConfig, module: nn.Module, output_dir: Path) -> Any:
+def _saver(config: TrainConfig, module: nn.Module, output_dir: Path) -> Any:
     """``save(step, metrics, state)``: checkpoint_<step>.pt, last.pt, prune old ones."""
 
     def save(step: int, metrics: dict[str, float], state: dict[str, Any]) -> Path:
