@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from describeme.geometry import box_iou_xyxy
 from describeme.models.checkpoint import read_checkpoint
 from describeme.models.registry import MODELS_DIR_ENV, load_parser, models_dir
 
@@ -33,16 +34,6 @@ def test_bundled_model_ships_as_a_small_release_checkpoint() -> None:
     assert payload["metrics"], "the release keeps the metrics it was trained to"
 
 
-def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, 4) x (M, 4) xyxy -> (N, M) IoU."""
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(hi - lo, 0, None).prod(-1)
-    area_a = (a[:, 2:] - a[:, :2]).prod(-1)
-    area_b = (b[:, 2:] - b[:, :2]).prod(-1)
-    return inter / (area_a[:, None] + area_b[None] - inter)
-
-
 def _sample_frames(step: int) -> list[tuple[int, np.ndarray]]:
     from describeme.data.synth import sample_clip_path
     from describeme.operators.sources import open_source
@@ -54,8 +45,9 @@ def _sample_frames(step: int) -> list[tuple[int, np.ndarray]]:
 
 def _ground_truth() -> dict[int, np.ndarray]:
     from describeme.data.synth import sample_clip_gt_path
+    from describeme.models.metrics.tracking import read_mot_file
 
-    rows = np.loadtxt(sample_clip_gt_path(), delimiter=",", ndmin=2)
+    rows = read_mot_file(sample_clip_gt_path())
     visible = rows[rows[:, 8] >= 0.5]  # people at least half visible
     boxes: dict[int, np.ndarray] = {}
     for frame in np.unique(visible[:, 0]).astype(int):
@@ -77,7 +69,7 @@ def test_bundled_model_finds_the_people_of_the_sample_clip() -> None:
         detections += len(people.xyxy)
         total += len(gt)
         if len(gt) and len(people.xyxy):
-            iou = _box_iou(gt, people.xyxy)
+            iou = box_iou_xyxy(gt, people.xyxy)
             found += int((iou.max(1) >= 0.3).sum())
             unmatched += int((iou.max(0) < 0.3).sum())
         else:
