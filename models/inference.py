@@ -64,8 +64,14 @@ class Parser:
 
     def parse(self, frames: Sequence[np.ndarray]) -> list[Persons]:
         """Parses BGR frames of any sizes in one batch; boxes/masks in each frame's pixels."""
+        return self.decode(self.infer(frames)) if len(frames) else []
+
+    def infer(self, frames: Sequence[np.ndarray]) -> tuple[Any, list[Letterbox]]:
+        """The first half of :meth:`parse`: letterbox and run the network on a non-empty
+        batch. Returns the raw head outputs and the letterboxes, for :meth:`decode` (which
+        may run in another thread while the next batch is here)."""
         if not frames:
-            return []
+            raise ValueError("infer needs at least one frame")
         for index, frame in enumerate(frames):
             if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
                 shape = getattr(frame, "shape", type(frame).__name__)
@@ -74,7 +80,12 @@ class Parser:
         images = np.stack(
             [to_model_input(b.apply(f)) for f, b in zip(frames, boxes, strict=True)]
         )  # (B, 3, H, W)
-        return self.postprocess(self.backend.infer(images), boxes)
+        return self.backend.infer(images), boxes
+
+    def decode(self, raw: tuple[Any, list[Letterbox]]) -> list[Persons]:
+        """The second half of :meth:`parse`: the postprocess of :meth:`infer`'s result."""
+        outputs, boxes = raw
+        return self.postprocess(outputs, boxes)
 
 
 class Predictor:
@@ -103,7 +114,9 @@ def persons_to_prediction(persons: Persons, image_size: tuple[int, int]) -> Pred
         ``parts``/``humans`` maps, the per-part argmax ``color``/``size``/``pattern`` maps
         (None when the model has no such field), and scores: ranking ``score`` (person score;
         part instance = person score x mean part probability) and ``qam`` (QAM quality). People
-        are numbered 1..P by decreasing score; people left with no pixel are dropped.
+        are numbered 1..P by decreasing score; people left with no pixel are dropped from the
+        maps. ``keypoints`` (every person's, scored by the person score) when the model has
+        them.
     """
     height, width = int(image_size[0]), int(image_size[1])
     if persons.masks is None:
@@ -173,6 +186,7 @@ def _renumbered(
     scores = {"score": raw}
     if persons.quality is not None:
         scores["qam"] = qam
+    # Poses are scored on their own (COCO keypoint AP): every decoded person, painted or not.
     return Prediction(
         parts=parts,
         humans=lookup[humans],
@@ -180,4 +194,6 @@ def _renumbered(
         size=maps.get("size"),
         pattern=maps.get("pattern"),
         scores=scores,
+        keypoints=persons.keypoints,
+        keypoint_scores=None if persons.keypoints is None else persons.score,
     )

@@ -34,8 +34,12 @@ class ParserActor:
     def __init__(self, config: ParserConfig) -> None:
         self.parser = build_parser(config)
         self.telemetry = Telemetry()
+        # A model parser runs in two overlapped stages (network, then decoding: see
+        # DynamicBatcher); the test double in one.
+        two_stage = hasattr(self.parser, "infer") and hasattr(self.parser, "finish")
         self.batcher = DynamicBatcher(
-            self._parse,
+            self._infer if two_stage else self._parse,
+            finish=self._finish if two_stage else None,
             max_batch_size=config.max_batch_size,
             max_wait_ms=config.max_wait_ms,
             telemetry=self.telemetry,
@@ -44,9 +48,22 @@ class ParserActor:
     def _parse(self, frames: list[Any]) -> list[ParsedFrame]:
         with self.telemetry.timer("parse"):
             parsed = self.parser.parse(frames)
+        self._count(frames)
+        return parsed
+
+    def _infer(self, frames: list[Any]) -> Any:
+        with self.telemetry.timer("parse"):  # the network: the stage the model bounds
+            return self.parser.infer(frames)
+
+    def _finish(self, frames: list[Any], inferred: Any) -> list[ParsedFrame]:
+        with self.telemetry.timer("parse_decode"):
+            parsed = self.parser.finish(frames, inferred)
+        self._count(frames)
+        return parsed
+
+    def _count(self, frames: list[Any]) -> None:
         for frame in frames:
             self.telemetry.count("frames", stage="parse", stream=frame.stream_id)
-        return parsed
 
     async def register_stream(self, stream_id: str, uri: str) -> None:
         self.parser.register_stream(stream_id, uri)

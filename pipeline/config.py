@@ -38,6 +38,8 @@ class ParserConfig(StrictModel):
     # CPUs leave one pending forever).
     num_cpus: float = Field(default=0.5, gt=0.0)
     num_gpus: float = Field(default=0.0, ge=0.0)
+    # onnxruntime intra-op threads per actor (0 = one per core); other backends ignore it.
+    threads: int = Field(default=0, ge=0)
     max_batch_size: int = Field(default=8, ge=1)
     max_wait_ms: float = Field(default=10.0, ge=0.0)
     max_concurrency: int = Field(default=32, ge=1)  # parse calls an actor accepts at once (async)
@@ -48,7 +50,9 @@ class StreamConfig(StrictModel):
     """Per-stream source settings and backpressure."""
 
     target_fps: float | None = Field(default=None, gt=0.0)
-    frames_per_batch: int = Field(default=1, ge=1)
+    # Frames of one stream per parse call; None: 1 for live sources (lowest latency),
+    # ARCHIVE_FRAMES_PER_BATCH for files (a quarter of the per-frame actor calls).
+    frames_per_batch: int | None = Field(default=None, ge=1)
     max_in_flight: int = Field(default=4, ge=1)  # batches submitted but not yet written by the sink
     queue_size: int = Field(default=8, ge=1)
     live: bool | None = None  # None: rtsp/http/dev are live, files are archives

@@ -2,9 +2,10 @@
 
 A frame parser is a plain object with ``parse(frames: list[Frame]) -> list[ParsedFrame]`` and
 ``register_stream(stream_id, uri)`` (a model ignores the latter; the ground-truth stand-in
-uses it to find the video's sidecar ground truth). :func:`build_parser` picks one from the
-``--model`` value (default: the bundled ``hptr``) and never falls back silently: a missing
-checkpoint or bundled file -> a clear error.
+uses it to find the video's sidecar ground truth). A model parser also splits ``parse`` into
+``infer`` (network) and ``finish`` (decoding), which the parser actor overlaps across batches.
+:func:`build_parser` picks one from the ``--model`` value (default: the bundled ``personlab``)
+and never falls back silently: a missing checkpoint or bundled file -> a clear error.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from describeme.errors import DescribemeError
 from describeme.messages import Frame, ParsedFrame
@@ -45,16 +46,18 @@ class ModelParser:
         precision: ``fp32`` or ``fp16``.
         input_size: (height, width) of the model input; None = the model's training size.
         thumbnail_height: JPEG crop height per person for the describer (0 = none).
+        threads: onnxruntime intra-op threads (0 = one per core); other backends ignore it.
     """
 
     def __init__(self, model: str | Path, *, backend: str = "onnxruntime", device: str = "cpu",
                  precision: str = "fp32", input_size: tuple[int, int] | None = None,
-                 thumbnail_height: int = 96) -> None:
+                 thumbnail_height: int = 96, threads: int = 0) -> None:
         from describeme.models.registry import load_parser  # torch stays inside the actor
 
         size = None if input_size is None else (int(input_size[0]), int(input_size[1]))
+        options = {"threads": int(threads)} if backend == "onnxruntime" else {}
         self.parser = load_parser(model, backend=backend, size=size, device=device,
-                                  precision=precision)
+                                  precision=precision, **options)
         self.input_size = self.parser.input_size
         self.thumbnail_height = int(thumbnail_height)
 
@@ -63,13 +66,22 @@ class ModelParser:
 
     def parse(self, frames: list[Frame]) -> list[ParsedFrame]:
         """Parses a batch of frames (any sizes; each is letterboxed to ``input_size``)."""
+        return self.finish(frames, self.infer(frames)) if frames else []
+
+    def infer(self, frames: list[Frame]) -> tuple[Any, float]:
+        """Network half of :meth:`parse` (non-empty batch): raw outputs and seconds spent."""
+        start = time.perf_counter()
+        raw = self.parser.infer([frame.image for frame in frames])
+        return raw, time.perf_counter() - start
+
+    def finish(self, frames: list[Frame], inferred: tuple[Any, float]) -> list[ParsedFrame]:
+        """Decoding half of :meth:`parse`: people, thumbnails and per-frame timing."""
         from describeme.operators.annotate import crop_jpeg
 
-        if not frames:
-            return []
+        raw, network_s = inferred
         start = time.perf_counter()
-        persons = self.parser.parse([frame.image for frame in frames])
-        per_frame_ms = (time.perf_counter() - start) * 1000 / len(frames)
+        persons = self.parser.decode(raw)
+        per_frame_ms = (network_s + time.perf_counter() - start) * 1000 / len(frames)
         out = []
         for frame, people in zip(frames, persons, strict=True):
             thumbs = ([crop_jpeg(frame.image, xyxy, self.thumbnail_height) for xyxy in people.xyxy]
@@ -95,7 +107,8 @@ def build_parser(config: ParserConfig) -> FrameParser:
     check_model_option(model)
     return ModelParser(model, backend=config.backend, device=config.device,
                        precision=config.precision, input_size=config.input_size,
-                       thumbnail_height=config.standin.thumbnail_height)
+                       thumbnail_height=config.standin.thumbnail_height,
+                       threads=config.threads)
 
 
 def check_model_option(model: str) -> None:

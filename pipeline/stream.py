@@ -25,6 +25,10 @@ from describeme.pipeline.config import PipelineConfig
 
 log = logging.getLogger(__name__)
 
+# Archive frames sent per chain of actor calls when stream.frames_per_batch is None: an
+# archive has no latency to keep, and each call costs CPU the parser could use.
+ARCHIVE_FRAMES_PER_BATCH = 4
+
 
 @dataclass
 class StreamSpec:
@@ -124,7 +128,9 @@ class StreamDriver:
 
     def _loop(self, source: Any) -> None:
         frames: list[Frame] = []
-        per_batch = self.config.stream.frames_per_batch
+        per_batch = self.config.stream.frames_per_batch or (
+            1 if source.live else ARCHIVE_FRAMES_PER_BATCH
+        )
         since_commit = 0
         max_frames = self.config.stream.max_frames
         while not self._stop.is_set():

@@ -4,8 +4,9 @@ Both parsers end their postprocess with the same question: given which person ow
 (an owner map) and the semantic heads, what is each person's part area, part and instance
 pixel score, QAM quality and color/size/pattern distribution per part? Answering it person by
 person costs time in proportion to the number of people; here every table is one
-``np.bincount`` over the whole map keyed by ``owner * 22 + part``, so the cost depends on the
-image size only. That is what keeps a bottom-up parser's postprocess constant-time.
+``np.bincount`` over the owned pixels keyed by ``owner * 22 + part``, so the cost depends on
+how much of the image people cover, bounded by its size, never on how many they are. That is
+what keeps a bottom-up parser's postprocess constant-time.
 
 Owner maps are 1-based: 0 = nobody, ``k + 1`` = person ``k``.
 """
@@ -63,12 +64,16 @@ def part_tables(
 ) -> PartTables:
     """Scores and distributions of every person of an owner map.
 
+    Only owned pixels enter any table, so they are gathered first (one fancy index per map,
+    which also works on transposed views without copying the whole map) and every softmax and
+    sum runs over them alone: an empty scene costs nothing, a full one one pass over the map.
+
     Args:
         owner: (h, w) int owner map over the content region, values in [0, count].
         count: number of people K.
-        part_logits: (22, h, w) attribute logits (channel-first: see ``upsample_planes``).
+        part_logits: (h, w, 22) attribute logits (channel-last; any strided view).
         part_map: (h, w) foreground argmax part (1..21).
-        head_logits: color/size/pattern logits, (C, h, w) each.
+        head_logits: color/size/pattern logits, (h, w, C) each.
         instance_probs: (h, w) probability, under the model's instance output, that the pixel
             belongs to its owner (QANet's instance pixel score reads it).
         part_area: (K, 22) part areas in the source frame (what "present" means).
@@ -76,21 +81,23 @@ def part_tables(
         threshold: QANet's T.
         qam_weights: QAM exponents (a, b, c).
     """
-    rows = count + 1  # row 0 collects nobody's pixels and is dropped
-    keys = (owner.astype(np.int64) * NUM_PARTS + part_map).reshape(-1)
-    part_probs = softmax(part_logits.reshape(NUM_PARTS, -1), axis=0)  # (22, P)
-    prob_max = part_probs.max(0)
+    rows = count + 1  # owners are 1-based; row 0 is never filled and is dropped
+    ys, xs = np.nonzero(owner)
+    owners = owner[ys, xs].astype(np.int64)
+    labels = part_map[ys, xs].astype(np.int64)
+    keys = owners * NUM_PARTS + labels
+    part_probs = softmax(part_logits[ys, xs].astype(np.float32, copy=False), axis=-1)  # (P, 22)
+    prob_max = part_probs.max(-1)
     confident = prob_max >= threshold
     sums = keyed_sums(keys[confident], prob_max[confident], rows)[1:]
     counts = keyed_sums(keys[confident], None, rows)[1:]
     present = part_area > 0
     part_score = np.where(present & (counts > 0), sums / np.maximum(counts, 1), 0.0)
 
-    flat_owner = owner.reshape(-1)
-    flat_instance = instance_probs.reshape(-1)
-    sure = (flat_owner > 0) & (flat_instance >= threshold)
-    instance_sums = np.bincount(flat_owner[sure], flat_instance[sure], minlength=rows)[1:rows]
-    instance_counts = np.bincount(flat_owner[sure], minlength=rows)[1:rows]
+    instance = instance_probs[ys, xs]
+    sure = instance >= threshold
+    instance_sums = np.bincount(owners[sure], instance[sure], minlength=rows)[1:rows]
+    instance_counts = np.bincount(owners[sure], minlength=rows)[1:rows]
 
     confident_parts = present[:, 1:] & (part_score[:, 1:] > 0)
     scored = (instance_counts > 0) & confident_parts.any(1)
@@ -100,12 +107,17 @@ def part_tables(
         s_p = (part_score[:, 1:] * confident_parts).sum(1)[scored] / confident_parts.sum(1)[scored]
         quality[scored] = qam_score(box_scores[scored], s_i, s_p, *qam_weights)
 
-    weights = part_probs[part_map.reshape(-1), np.arange(keys.size)]  # probability of the label
+    weights = np.take_along_axis(part_probs, labels[:, None], axis=1)  # (P, 1) label prob
     distributions = {}
     for name, logits in head_logits.items():
-        probs = softmax(logits.reshape(logits.shape[0], -1), axis=0)  # (C, P)
-        table = np.stack([keyed_sums(keys, weights * row, rows)[1:] for row in probs], axis=-1)
-        # (K, 22, C)
+        classes = logits.shape[-1]
+        probs = softmax(logits[ys, xs].astype(np.float32, copy=False), axis=-1)  # (P, C)
+        # One bincount for all classes: key (owner * 22 + part) * C + class.
+        class_keys = (keys[:, None] * classes + np.arange(classes)).reshape(-1)
+        sums = np.bincount(
+            class_keys, (weights * probs).reshape(-1), minlength=rows * NUM_PARTS * classes
+        )  # an int array when no pixel is owned
+        table = sums.reshape(rows, NUM_PARTS, classes)[1:].astype(np.float64)  # (K, 22, C)
         totals = table.sum(-1, keepdims=True)
         table = np.divide(table, totals, out=np.zeros_like(table), where=totals > 0)
         distributions[name] = np.where(present[..., None], table, 0.0).astype(np.float32)

@@ -105,8 +105,11 @@ class HPTRPostprocessor:
         source_owner, source_parts = _to_source(owner, part_map, letterbox)
         masks, part_area = owner_masks(source_owner, source_parts, keep.size)
         tables = part_tables(
-            owner, keep.size, part_logits, part_map,
-            {n: upsample_planes(outputs[n], letterbox, content) for n in CHARACTERISTIC_HEADS},
+            owner, keep.size, part_logits.transpose(1, 2, 0), part_map,
+            {
+                n: upsample_planes(outputs[n], letterbox, content).transpose(1, 2, 0)
+                for n in CHARACTERISTIC_HEADS
+            },
             instance_probs, part_area, scores[keep].astype(np.float64),
             threshold=self.qam_threshold, qam_weights=self.qam_weights,
         )  # fmt: skip

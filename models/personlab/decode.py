@@ -10,14 +10,14 @@
    within ``nms_radius`` of the same keypoint of a person already found is rejected;
    otherwise it starts a person, and the refined mid-range offsets are followed along the
    kinematic tree (in whichever direction leads away from the seed) to place every other
-   keypoint.
+   keypoint. (The tracing is done for all seeds at once, vectorised over seeds.)
 4. Scoring: each keypoint gets the expected OKS, the heatmap probability times
    the Gaussian OKS kernel integrated against the normalised Hough scores in the keypoint's
    disk; a person's score is keypoint-level soft-NMS (paper eq. 4): the mean over keypoints of
    the scores of keypoints not within ``nms_radius`` of the same keypoint of a higher-scoring
    person.
 
-Python loops run over seeds and people (tens to hundreds), never over pixels.
+Python loops run over seeds (the greedy pass) and tree edges, never over pixels.
 """
 
 from __future__ import annotations
@@ -57,6 +57,9 @@ def _traversal_orders() -> list[list[tuple[int, int, int]]]:
 
 
 TRAVERSALS = _traversal_orders()
+# (3, 17 seed types, 16 steps): source, target and directed edge of each traversal step.
+_STEPS = np.array(TRAVERSALS, dtype=np.int64).transpose(2, 0, 1)
+_TRACE_BATCH = 32  # seeds traced per vectorised pass of group_poses
 
 
 @dataclass
@@ -180,6 +183,10 @@ def group_poses(
 ) -> np.ndarray:
     """Greedy decoding from one priority queue of seeds across keypoint types.
 
+    A person's keypoints depend only on its seed (the mid-range offsets are followed from it),
+    so seeds are traced in batches, one vectorised bilinear step per edge of the tree, and the
+    greedy pass costs one vector operation per person found.
+
     Args:
         types: (P,) seed keypoint types, in descending score order.
         xy: (P, 2) seed positions, input pixels.
@@ -192,43 +199,50 @@ def group_poses(
     Returns:
         (N, 17, 2) float keypoint positions in input pixels.
     """
-    people = np.full((max_people, NUM_KEYPOINTS, 2), np.inf)
-    count = 0
-    fields = np.ascontiguousarray(mid_offsets.transpose(0, 2, 3, 1))  # (E, h, w, 2)
     height, width = mid_offsets.shape[-2:]
-    for seed_type, seed_xy in zip(types.tolist(), xy, strict=True):
-        if count == max_people:
-            break
-        taken = people[:count, seed_type]  # (n, 2)
-        if count and bool((((taken - seed_xy) ** 2).sum(1) <= nms_radius**2).any()):
-            continue
-        person = [(0.0, 0.0)] * NUM_KEYPOINTS
-        person[seed_type] = (float(seed_xy[0]), float(seed_xy[1]))
-        for source, target, edge in TRAVERSALS[seed_type]:
-            x, y = person[source]
-            dx, dy = _sample_point(fields[edge], x, y, stride, height, width)
-            person[target] = (x + dx, y + dy)
-        people[count] = person
-        count += 1
-    return people[:count]
+    flat = np.ascontiguousarray(mid_offsets.transpose(0, 2, 3, 1)).reshape(-1, 2)  # (E*h*w, 2)
+    poses = np.zeros((len(types), NUM_KEYPOINTS, 2))
+    traced = np.zeros(len(types), bool)
+    # The queue in rounds: the best seed still alive starts a person, whose keypoints then
+    # reject every seed within nms_radius of the same keypoint (one vector op per person).
+    # Seeds are traced lazily, a batch of the next alive ones at a time: with a low peak
+    # threshold there are ~1,000 seeds for the first max_people that survive.
+    alive = np.ones(len(types), bool)
+    chosen: list[int] = []
+    while len(chosen) < max_people and alive.any():
+        seed = int(alive.argmax())  # first alive = best remaining
+        if not traced[seed]:
+            batch = np.flatnonzero(alive & ~traced)[:_TRACE_BATCH]  # starts with ``seed``
+            poses[batch, types[batch]] = xy[batch]
+            for source, target, edge in _STEPS[:, types[batch]].transpose(2, 0, 1):
+                at = poses[batch, source]
+                poses[batch, target] = at + _sample_edges(flat, (height, width), edge, at, stride)
+            traced[batch] = True
+        chosen.append(seed)
+        alive &= ((poses[seed, types] - xy) ** 2).sum(1) > nms_radius**2  # kills seed too
+    return poses[chosen].reshape(-1, NUM_KEYPOINTS, 2)
 
 
-def _sample_point(
-    field: np.ndarray, x: float, y: float, stride: int, height: int, width: int
-) -> tuple[float, float]:
-    """Bilinear (dx, dy) of an (h, w, 2) field at one input-pixel point (clamped to the map),
-    as :func:`sample_bilinear` but with scalar reads instead of per-call array work."""
-    gx = min(max((x + 0.5) / stride - 0.5, 0.0), width - 1.0)
-    gy = min(max((y + 0.5) / stride - 0.5, 0.0), height - 1.0)
-    x0, y0 = min(int(gx), max(width - 2, 0)), min(int(gy), max(height - 2, 0))
-    x1, y1 = min(x0 + 1, width - 1), min(y0 + 1, height - 1)
-    fx, fy = gx - x0, gy - y0
-    out = []
-    for c in (0, 1):
-        top = float(field[y0, x0, c]) * (1 - fx) + float(field[y0, x1, c]) * fx
-        bottom = float(field[y1, x0, c]) * (1 - fx) + float(field[y1, x1, c]) * fx
-        out.append(top * (1 - fy) + bottom * fy)
-    return out[0], out[1]
+def _sample_edges(
+    flat: np.ndarray, size: tuple[int, int], edges: np.ndarray, xy: np.ndarray, stride: int
+) -> np.ndarray:
+    """Bilinear (dx, dy) of field ``edges[i]`` at point ``xy[i]`` (input pixels, clamped to
+    the map) -> (P, 2): :func:`sample_bilinear` with one field per point.
+
+    Args:
+        flat: (E * h * w, 2) fields, edge-major; size: (h, w).
+    """
+    height, width = size
+    gx = np.clip((xy[:, 0] + 0.5) / stride - 0.5, 0, width - 1)
+    gy = np.clip((xy[:, 1] + 0.5) / stride - 0.5, 0, height - 1)
+    x0 = np.minimum(gx.astype(np.int64), max(width - 2, 0))  # gx >= 0: truncation = floor
+    y0 = np.minimum(gy.astype(np.int64), max(height - 2, 0))
+    step_x, step_y = (x0 + 1 < width).astype(np.int64), (y0 + 1 < height) * width
+    fx, fy = (gx - x0)[:, None], (gy - y0)[:, None]
+    corner = (edges * height + y0) * width + x0
+    top = flat[corner] * (1 - fx) + flat[corner + step_x] * fx
+    bottom = flat[corner + step_y] * (1 - fx) + flat[corner + step_y + step_x] * fx
+    return top * (1 - fy) + bottom * fy
 
 
 def expected_oks(

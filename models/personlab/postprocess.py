@@ -232,8 +232,7 @@ class PersonLabPostprocessor:
         masks, part_area = owner_masks(source_owner, source_parts, count)
         seg = maps.segmentation
         tables = part_tables(
-            owner, count, maps.part_logits.transpose(2, 0, 1), maps.part_map,
-            {n: h.transpose(2, 0, 1) for n, h in maps.heads.items()},
+            owner, count, maps.part_logits, maps.part_map, maps.heads,
             np.maximum(seg, 1 - seg), part_area, scores.astype(np.float64),
             threshold=self.qam_threshold, qam_weights=self.qam_weights,
         )  # fmt: skip

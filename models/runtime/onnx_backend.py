@@ -22,7 +22,11 @@ class OnnxRuntimeBackend:
             (dynamic size) into a temporary folder.
         device: "cpu" or "cuda[:i]" (needs ``onnxruntime-gpu``'s CUDAExecutionProvider).
         precision: "fp32" only: the graph's own precision is used.
-        threads: intra-op threads (0 = onnxruntime's default).
+        threads: intra-op threads (0 = onnxruntime's default, one per core).
+        spin: let idle intra-op threads busy-wait for the next parallel section (onnxruntime's
+            default). Off here: a parser shares its cores with decoding and the other
+            pipeline stages, and spinning threads burn the core those need; on an idle
+            machine the difference is within noise (benchmarks/pipeline_vs_parser.py).
     """
 
     kind = "onnxruntime"
@@ -34,6 +38,7 @@ class OnnxRuntimeBackend:
         device: str = "cpu",
         precision: str = "fp32",
         threads: int = 0,
+        spin: bool = False,
     ) -> None:
         check_precision(precision, device)
         if precision != "fp32":
@@ -59,6 +64,8 @@ class OnnxRuntimeBackend:
             providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
+        if not spin:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
         inputs = self.session.get_inputs()
         if len(inputs) != 1:

@@ -149,6 +149,18 @@ def test_persons_to_prediction_table(people: list, humans_sum: int, persons_scor
         assert set(prediction.color[prediction.humans == 1].tolist()) == {expected_color}
 
 
+def test_persons_to_prediction_carries_every_pose_for_keypoint_ap() -> None:
+    painted = _person((0, 0, 2, 2), 5, 0.9)
+    hidden = _person((0, 0, 2, 2), 9, 0.3)  # fully covered: no pixel left, pose still scored
+    persons = Persons.cat([painted, hidden])
+    persons.keypoints = np.arange(2 * 17 * 3, dtype=np.float32).reshape(2, 17, 3)
+    prediction = persons_to_prediction(persons, (8, 10))
+    assert set(np.unique(prediction.humans).tolist()) == {0, 1}
+    np.testing.assert_array_equal(prediction.keypoints, persons.keypoints)
+    np.testing.assert_allclose(prediction.keypoint_scores, [0.9, 0.3], rtol=1e-6)
+    assert persons_to_prediction(painted, (8, 10)).keypoints is None  # HPTR: no poses
+
+
 def test_persons_to_prediction_rejects_other_frame_size() -> None:
     with pytest.raises(ValueError, match=r"mask is for a \(8, 10\) frame"):
         persons_to_prediction(_person((0, 0, 2, 2), 5, 0.9), (16, 16))

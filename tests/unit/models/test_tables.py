@@ -29,10 +29,9 @@ def _scene() -> dict:
 
 
 def _tables(scene: dict, area: np.ndarray, instance: np.ndarray | None = None):
-    """``part_tables`` of the scene's two people (channel-first maps, T = 0.2)."""
+    """``part_tables`` of the scene's two people (channel-last maps, T = 0.2)."""
     return part_tables(
-        scene["owner"], 2, scene["logits"].transpose(2, 0, 1), scene["part_map"],
-        {"color": scene["heads"]["color"].transpose(2, 0, 1)},
+        scene["owner"], 2, scene["logits"], scene["part_map"], scene["heads"],
         scene["instance"] if instance is None else instance, area, np.array([0.9, 0.6]),
         threshold=0.2, qam_weights=(1.0, 1.0, 1.0),
     )  # fmt: skip

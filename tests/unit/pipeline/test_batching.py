@@ -104,3 +104,56 @@ def test_telemetry_records_batch_sizes() -> None:
     asyncio.run(_submit_all(batcher, [[1], [2]]))
     snap = batcher.telemetry.snapshot()
     assert snap["latency"][("batch_size", ())] == [2.0]
+
+
+class TwoStages:
+    """``process`` (network) and ``finish`` (decoding) that log when each batch enters and
+    leaves them; ``finish`` of the first batch holds until the second batch's ``process`` ran."""
+
+    def __init__(self, fail_finish_on: int | None = None) -> None:
+        self.events: list[str] = []
+        self.second_processed = threading.Event()
+        self.fail_finish_on = fail_finish_on
+
+    def process(self, items: list[int]) -> list[int]:
+        self.events.append(f"process {items}")
+        if items[0] != 1:
+            self.second_processed.set()
+        return [i * 10 for i in items]
+
+    def finish(self, items: list[int], intermediate: list[int]) -> list[int]:
+        if items == [1]:
+            self.second_processed.wait(5)
+        self.events.append(f"finish {items}")
+        if self.fail_finish_on in items:
+            raise RuntimeError("decoder exploded")
+        return [v + 1 for v in intermediate]
+
+
+def test_two_stages_overlap_and_deliver_in_order() -> None:
+    stages = TwoStages()
+    batcher = DynamicBatcher(stages.process, finish=stages.finish, max_batch_size=1,
+                             max_wait_ms=0)
+
+    async def scenario() -> list[list[int]]:
+        return await asyncio.gather(*(batcher.submit([i]) for i in (1, 2, 3)))
+
+    assert asyncio.run(scenario()) == [[11], [21], [31]]
+    # Batch 2 ran its network while batch 1 was still decoding; decoding kept the order.
+    assert stages.events.index("process [2]") < stages.events.index("finish [1]")
+    finishes = [e for e in stages.events if e.startswith("finish")]
+    assert finishes == ["finish [1]", "finish [2]", "finish [3]"]
+
+
+def test_a_failing_second_stage_fails_only_its_callers() -> None:
+    stages = TwoStages(fail_finish_on=2)
+    batcher = DynamicBatcher(stages.process, finish=stages.finish, max_batch_size=1,
+                             max_wait_ms=0)
+
+    async def scenario() -> list[object]:
+        return await asyncio.gather(*(batcher.submit([i]) for i in (1, 2, 3)),
+                                    return_exceptions=True)
+
+    first, second, third = asyncio.run(scenario())
+    assert first == [11] and third == [31]
+    assert isinstance(second, RuntimeError) and "decoder exploded" in str(second)

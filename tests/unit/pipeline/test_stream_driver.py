@@ -99,6 +99,21 @@ def test_run_pushes_every_frame_through_the_chain_in_order(graph: SimpleNamespac
     assert report["dropped_frames"] == 0 and report["skipped_packets"] == 0
 
 
+@pytest.mark.parametrize(("live", "sizes"), [(False, [4, 4, 4]), (True, [1] * 12)])
+def test_default_batching_is_per_frame_live_and_grouped_for_archives(
+    graph: SimpleNamespace, clip: Path, live: bool, sizes: list[int]
+) -> None:
+    assert graph.config.stream.frames_per_batch is None
+    assert stream_module.ARCHIVE_FRAMES_PER_BATCH == 4
+    # The 12-frame clip read as an archive, or as a camera (which would reconnect at its end,
+    # so the camera run stops after 12 frames).
+    graph.config.stream.live = live
+    graph.config.stream.max_frames = 12 if live else None
+    report = _driver(graph, clip).run()
+    assert report["frames"] == 12
+    assert graph.parser.batch_sizes == sizes
+
+
 def test_in_flight_batches_stay_bounded(graph: SimpleNamespace, clip: Path) -> None:
     graph.config.stream.max_in_flight = 2
     driver = _driver(graph, clip)
