@@ -81,12 +81,41 @@ def part_tables(
         threshold: QANet's T.
         qam_weights: QAM exponents (a, b, c).
     """
-    rows = count + 1  # owners are 1-based; row 0 is never filled and is dropped
     ys, xs = np.nonzero(owner)
-    owners = owner[ys, xs].astype(np.int64)
-    labels = part_map[ys, xs].astype(np.int64)
+    return pixel_tables(
+        owner[ys, xs], part_map[ys, xs], part_logits[ys, xs],
+        {name: logits[ys, xs] for name, logits in head_logits.items()}, instance_probs[ys, xs],
+        count, part_area, box_scores, threshold=threshold, qam_weights=qam_weights,
+    )  # fmt: skip
+
+
+def pixel_tables(
+    owners: np.ndarray,
+    labels: np.ndarray,
+    part_logits: np.ndarray,
+    head_logits: Mapping[str, np.ndarray],
+    instance_probs: np.ndarray,
+    count: int,
+    part_area: np.ndarray,
+    box_scores: np.ndarray,
+    *,
+    threshold: float,
+    qam_weights: tuple[float, float, float],
+) -> PartTables:
+    """:func:`part_tables` over P owned pixels already gathered (any sampling of a person's
+    pixels: every pixel of a map, or every cell of a head's own grid).
+
+    Args:
+        owners: (P,) 1-based owner of each pixel, in [1, count].
+        labels: (P,) its part (1..21).
+        part_logits: (P, 22) attribute logits; head_logits: (P, C) each.
+        instance_probs: (P,) instance pixel probabilities.
+        count, part_area, box_scores, threshold, qam_weights: as for :func:`part_tables`.
+    """
+    rows = count + 1  # owners are 1-based; row 0 is never filled and is dropped
+    owners, labels = owners.astype(np.int64), labels.astype(np.int64)
     keys = owners * NUM_PARTS + labels
-    part_probs = softmax(part_logits[ys, xs].astype(np.float32, copy=False), axis=-1)  # (P, 22)
+    part_probs = softmax(part_logits.astype(np.float32, copy=False), axis=-1)  # (P, 22)
     prob_max = part_probs.max(-1)
     confident = prob_max >= threshold
     sums = keyed_sums(keys[confident], prob_max[confident], rows)[1:]
@@ -94,9 +123,8 @@ def part_tables(
     present = part_area > 0
     part_score = np.where(present & (counts > 0), sums / np.maximum(counts, 1), 0.0)
 
-    instance = instance_probs[ys, xs]
-    sure = instance >= threshold
-    instance_sums = np.bincount(owners[sure], instance[sure], minlength=rows)[1:rows]
+    sure = instance_probs >= threshold
+    instance_sums = np.bincount(owners[sure], instance_probs[sure], minlength=rows)[1:rows]
     instance_counts = np.bincount(owners[sure], minlength=rows)[1:rows]
 
     confident_parts = present[:, 1:] & (part_score[:, 1:] > 0)
@@ -111,7 +139,7 @@ def part_tables(
     distributions = {}
     for name, logits in head_logits.items():
         classes = logits.shape[-1]
-        probs = softmax(logits[ys, xs].astype(np.float32, copy=False), axis=-1)  # (P, C)
+        probs = softmax(logits.astype(np.float32, copy=False), axis=-1)  # (P, C)
         # One bincount for all classes: key (owner * 22 + part) * C + class.
         class_keys = (keys[:, None] * classes + np.arange(classes)).reshape(-1)
         sums = np.bincount(

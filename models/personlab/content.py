@@ -2,7 +2,8 @@
 
 The content region is the part of the letterboxed model input that holds the source frame;
 maps are bilinearly upsampled to it (as HPTR's postprocess does, with HPTR's helpers), and
-person label maps go from it to the source frame by nearest neighbour.
+person label maps go from it to the source frame by nearest neighbour. Per-person tables read
+the semantic heads on their own grid instead (:func:`semantic_samples`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import numpy as np
 from describeme.geometry import Letterbox
 from describeme.masks import RunLengthMask
 from describeme.models.common.dense import content_box, sigmoid, upsample_crop
+from describeme.models.personlab.decode import sample_bilinear
 
 CHARACTERISTIC_HEADS = ("color", "size", "pattern")
+SEMANTIC_STRIDE = 4  # output stride of the attribute and characteristic heads
 
 
 @dataclass
@@ -27,8 +30,11 @@ class ContentMaps:
         segmentation: (h, w) person probability.
         part_logits: (h, w, 22) attribute logits.
         part_map: (h, w) uint8 foreground argmax part.
-        heads: color/size/pattern logits, (h, w, C) each.
+        heads: color/size/pattern logits, (h, w, C) each; empty unless asked for.
         content_shape: (h, w); source_size: (height, width) of the source frame.
+        semantic: attribute/color/size/pattern logits on the heads' own grid, (C, H/4, W/4)
+            over the whole model input.
+        origin: (row, col) of the content region in the model input.
     """
 
     segmentation: np.ndarray
@@ -37,20 +43,63 @@ class ContentMaps:
     heads: dict[str, np.ndarray]
     content_shape: tuple[int, int]
     source_size: tuple[int, int]
+    semantic: dict[str, np.ndarray]
+    origin: tuple[int, int]
 
 
-def content_maps(outputs: Mapping[str, np.ndarray], letterbox: Letterbox) -> ContentMaps:
-    """Upsamples the segmentation and semantic heads to the content region."""
+def content_maps(
+    outputs: Mapping[str, np.ndarray], letterbox: Letterbox, heads: bool = True
+) -> ContentMaps:
+    """Upsamples the segmentation and attribute heads (and, with ``heads``, the
+    characteristic heads) to the content region."""
     content = content_box(letterbox)
     part_logits = upsample_crop(outputs["attribute"], letterbox, content)
     return ContentMaps(
         segmentation=sigmoid(upsample_crop(outputs["segmentation"], letterbox, content))[..., 0],
         part_logits=part_logits,
         part_map=part_logits[..., 1:].argmax(-1).astype(np.uint8) + 1,  # as argmax of softmax
-        heads={n: upsample_crop(outputs[n], letterbox, content) for n in CHARACTERISTIC_HEADS},
+        heads=(
+            {n: upsample_crop(outputs[n], letterbox, content) for n in CHARACTERISTIC_HEADS}
+            if heads
+            else {}
+        ),
         content_shape=part_logits.shape[:2],
         source_size=letterbox.source_size,
+        semantic={n: outputs[n] for n in ("attribute", *CHARACTERISTIC_HEADS)},
+        origin=(content[1], content[0]),
     )
+
+
+def semantic_samples(
+    maps: ContentMaps, owner: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """The owned content pixels on the semantic heads' own grid, and the heads' logits there.
+
+    One pixel per head cell (every ``SEMANTIC_STRIDE``-th content row and column, at the
+    cells' centres) instead of every upsampled pixel: per-part distributions are area-weighted
+    means, and the upsampled pixels between cell centres only interpolate the same logits.
+
+    Args:
+        maps: the image's content maps.
+        owner: (h, w) content-region owner map (0 = nobody).
+
+    Returns:
+        ``(rows, cols, logits)``: (P,) content rows and columns of the owned samples, and per
+        semantic head its (P, C) logits there (bilinear on the heads' grid).
+    """
+    row0, col0 = maps.origin
+    height, width = owner.shape
+    half = SEMANTIC_STRIDE // 2
+    rows = np.arange((half - row0) % SEMANTIC_STRIDE, height, SEMANTIC_STRIDE)
+    cols = np.arange((half - col0) % SEMANTIC_STRIDE, width, SEMANTIC_STRIDE)
+    picked_rows, picked_cols = np.nonzero(owner[rows[:, None], cols[None, :]])
+    rows, cols = rows[picked_rows], cols[picked_cols]
+    points = np.stack([cols + col0, rows + row0], axis=1).astype(np.float64)  # model (x, y)
+    logits = {
+        name: sample_bilinear(values, points, SEMANTIC_STRIDE)
+        for name, values in maps.semantic.items()
+    }
+    return rows, cols, logits
 
 
 def source_sampling(

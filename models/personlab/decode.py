@@ -57,9 +57,34 @@ def _traversal_orders() -> list[list[tuple[int, int, int]]]:
 
 
 TRAVERSALS = _traversal_orders()
-# (3, 17 seed types, 16 steps): source, target and directed edge of each traversal step.
-_STEPS = np.array(TRAVERSALS, dtype=np.int64).transpose(2, 0, 1)
-_TRACE_BATCH = 32  # seeds traced per vectorised pass of group_poses
+_SCRATCH = NUM_KEYPOINTS  # a 18th pose slot that padded traversal steps read and write
+
+
+def _traversal_levels() -> list[np.ndarray]:
+    """The traversals by tree depth: per depth d, a (3, 17 seed types, W_d) array of
+    (source, target, edge), padded with scratch-to-scratch steps to the widest seed type.
+    Steps of one depth only read keypoints placed at earlier depths, so they run together."""
+    levels: list[list[list[tuple[int, int, int]]]] = []
+    for seed, steps in enumerate(TRAVERSALS):
+        depth = {seed: 0}
+        for source, target, edge in steps:
+            depth[target] = depth[source] + 1
+            while len(levels) < depth[target]:
+                levels.append([[] for _ in range(NUM_KEYPOINTS)])
+            levels[depth[target] - 1][seed].append((source, target, edge))
+    tables = []
+    for level in levels:
+        width = max(len(steps) for steps in level)
+        table = np.tile(np.array([_SCRATCH, _SCRATCH, 0])[:, None, None], (1, NUM_KEYPOINTS, width))
+        for seed, steps in enumerate(level):
+            if steps:
+                table[:, seed, : len(steps)] = np.array(steps).T
+        tables.append(table)
+    return tables
+
+
+_LEVELS = _traversal_levels()  # 8 depths, 32 padded steps per seed (16 real)
+_TRACE_BATCH = 64  # seeds traced per vectorised pass of group_poses
 
 
 @dataclass
@@ -184,8 +209,8 @@ def group_poses(
     """Greedy decoding from one priority queue of seeds across keypoint types.
 
     A person's keypoints depend only on its seed (the mid-range offsets are followed from it),
-    so seeds are traced in batches, one vectorised bilinear step per edge of the tree, and the
-    greedy pass costs one vector operation per person found.
+    so seeds are traced in batches, one vectorised bilinear step per depth of the tree, and
+    the greedy pass costs one vector operation per person found.
 
     Args:
         types: (P,) seed keypoint types, in descending score order.
@@ -201,12 +226,14 @@ def group_poses(
     """
     height, width = mid_offsets.shape[-2:]
     flat = np.ascontiguousarray(mid_offsets.transpose(0, 2, 3, 1)).reshape(-1, 2)  # (E*h*w, 2)
-    poses = np.zeros((len(types), NUM_KEYPOINTS, 2))
+    poses = np.zeros((len(types), NUM_KEYPOINTS + 1, 2))  # + the scratch slot
     traced = np.zeros(len(types), bool)
+    seed_x, seed_y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
     # The queue in rounds: the best seed still alive starts a person, whose keypoints then
     # reject every seed within nms_radius of the same keypoint (one vector op per person).
-    # Seeds are traced lazily, a batch of the next alive ones at a time: with a low peak
-    # threshold there are ~1,000 seeds for the first max_people that survive.
+    # Seeds are traced lazily, a batch of the next alive ones at a time (one vectorised step
+    # per tree depth): with a low peak threshold there are ~1,000 seeds for the first
+    # max_people that survive.
     alive = np.ones(len(types), bool)
     chosen: list[int] = []
     while len(chosen) < max_people and alive.any():
@@ -214,13 +241,19 @@ def group_poses(
         if not traced[seed]:
             batch = np.flatnonzero(alive & ~traced)[:_TRACE_BATCH]  # starts with ``seed``
             poses[batch, types[batch]] = xy[batch]
-            for source, target, edge in _STEPS[:, types[batch]].transpose(2, 0, 1):
-                at = poses[batch, source]
-                poses[batch, target] = at + _sample_edges(flat, (height, width), edge, at, stride)
+            rows = batch[:, None]
+            for level in _LEVELS:
+                source, target, edge = level[:, types[batch]]  # (B, W) each
+                at = poses[rows, source]  # (B, W, 2)
+                step = _sample_edges(flat, (height, width), edge.ravel(), at.reshape(-1, 2),
+                                     stride)  # fmt: skip
+                poses[rows, target] = at + step.reshape(at.shape)
             traced[batch] = True
         chosen.append(seed)
-        alive &= ((poses[seed, types] - xy) ** 2).sum(1) > nms_radius**2  # kills seed too
-    return poses[chosen].reshape(-1, NUM_KEYPOINTS, 2)
+        dx = poses[seed, :NUM_KEYPOINTS, 0][types] - seed_x
+        dy = poses[seed, :NUM_KEYPOINTS, 1][types] - seed_y
+        alive &= dx * dx + dy * dy > nms_radius**2  # kills seed too
+    return poses[chosen, :NUM_KEYPOINTS].reshape(-1, NUM_KEYPOINTS, 2)
 
 
 def _sample_edges(
@@ -329,6 +362,7 @@ def decode_poses(
     nms_radius: float = 10.0,
     hough_stride: int = 1,
     max_people: int = 100,
+    min_score: float = 0.0,
 ) -> Poses:
     """Hough voting, greedy grouping, expected-OKS scoring and soft-NMS for one image.
 
@@ -338,6 +372,12 @@ def decode_poses(
         mid_offsets: (32, 2, h, w) refined mid-range offsets, input pixels.
         stride, radius, input_size: output stride, disk radius R, (H, W) model input.
         peak_threshold, nms_radius, hough_stride, max_people: see the functions above.
+        min_score: only people scoring at least this are returned. People who cannot reach
+            it are dropped before scoring: a keypoint's expected OKS is at most its heatmap
+            probability, so a person's score is at most its mean probability; such a person
+            ranks below everyone who can reach it, and soft-NMS only lowers the scores of
+            lower-ranked people, so the people returned and their scores are exactly those
+            of the full decoding.
 
     Returns:
         :class:`Poses`, best first.
@@ -347,9 +387,12 @@ def decode_poses(
     positions = group_poses(types, xy, mid_offsets, stride, nms_radius, max_people)  # (N, K, 2)
     every_channel = sample_bilinear(heatmap_probs, positions.reshape(-1, 2), stride)  # (N*K, K)
     keypoint_probs = every_channel.reshape(-1, NUM_KEYPOINTS, NUM_KEYPOINTS).diagonal(0, 1, 2)
+    hopeful = keypoint_probs.mean(1) >= min_score
+    positions, keypoint_probs = positions[hopeful], keypoint_probs[hopeful]
     keypoint_scores = expected_oks(positions, keypoint_probs, scores, radius, hough_stride)
     order, person_scores = keypoint_soft_nms(positions, keypoint_scores, nms_radius)
     final = np.argsort(-person_scores, kind="stable")
+    final = final[person_scores[final] >= min_score]
     order, person_scores = order[final], person_scores[final]
     keypoints = np.concatenate([positions[order], keypoint_scores[order, :, None]], axis=-1)
     return Poses(

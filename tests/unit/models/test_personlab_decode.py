@@ -102,7 +102,7 @@ def _three_overlapping_people() -> np.ndarray:
     )
 
 
-def _decode(outputs: dict[str, np.ndarray], nms_radius: float = 10.0):
+def _decode(outputs: dict[str, np.ndarray], nms_radius: float = 10.0, min_score: float = 0.0):
     short = torch.from_numpy(outputs["short_offsets"])[None]
     mid = refine_mid_offsets(torch.from_numpy(outputs["mid_offsets"])[None], short, STRIDE)
     h, w = outputs["heatmaps"].shape[-2:]
@@ -114,6 +114,7 @@ def _decode(outputs: dict[str, np.ndarray], nms_radius: float = 10.0):
         radius=RADIUS,
         input_size=SIZE,
         nms_radius=nms_radius,
+        min_score=min_score,
     )
 
 
@@ -131,6 +132,23 @@ def test_greedy_decoding_groups_three_overlapping_people() -> None:
     assert matched == {0, 1, 2}
     assert (poses.scores > 0.5).all()
     assert (np.diff(poses.scores) <= 0).all()
+
+
+@pytest.mark.parametrize("min_score", [0.05, 0.2, 0.5, 0.9])
+def test_min_score_returns_exactly_the_full_decodings_people_above_it(min_score: float) -> None:
+    people = _three_overlapping_people()
+    outputs = ideal_outputs(people, box_owners(people, SIZE), stride=STRIDE, radius=RADIUS)
+    rng = np.random.default_rng(3)  # noisy heads: dozens of spurious, weak people
+    for name, sigma in (("heatmaps", 2.0), ("short_offsets", 3.0), ("mid_offsets", 6.0)):
+        outputs[name] = (outputs[name] + rng.normal(0, sigma, outputs[name].shape)).astype(
+            np.float32
+        )
+    full, pruned = _decode(outputs), _decode(outputs, min_score=min_score)
+    keep = full.scores >= min_score
+    assert len(full) > keep.sum() > 0 or min_score == 0.9  # the cut is not vacuous
+    np.testing.assert_allclose(pruned.scores, full.scores[keep])
+    np.testing.assert_allclose(pruned.keypoints, full.keypoints[keep])
+    np.testing.assert_allclose(pruned.keypoint_probs, full.keypoint_probs[keep])
 
 
 def test_a_person_with_only_some_keypoints_is_grouped_from_whichever_seed_survives() -> None:
