@@ -78,6 +78,38 @@ def test_peaks_below_threshold_are_dropped_and_order_is_by_score() -> None:
     np.testing.assert_allclose(values, [0.8, 0.3])
 
 
+def _reference_peaks(scores: np.ndarray, threshold: float) -> list[tuple[int, float, float]]:
+    """Plain 3x3 local maxima (cells past the edge ignored) and their 3x3 centroids, one cell
+    at a time: ``(type, x, y)`` sorted."""
+    channels, height, width = scores.shape
+    peaks = []
+    for k in range(channels):
+        for y in range(height):
+            for x in range(width):
+                y0, x0 = max(y - 1, 0), max(x - 1, 0)
+                window = scores[k, y0 : y + 2, x0 : x + 2]
+                if scores[k, y, x] > threshold and scores[k, y, x] >= window.max():
+                    rows, cols = np.mgrid[y0 : y0 + window.shape[0], x0 : x0 + window.shape[1]]
+                    mass = window / window.sum()
+                    peaks.append((k, round(float((mass * cols).sum()), 9),
+                                  round(float((mass * rows).sum()), 9)))  # fmt: skip
+    return sorted(peaks)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_peaks_match_a_cell_by_cell_reference_at_edges_and_plateaus(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    # Coarse levels make plateaus and ties; sparse zeros leave cells below the threshold.
+    scores = np.round(rng.random((3, 9, 11)) * 4) / 4 * (rng.random((3, 9, 11)) > 0.3)
+    types, xy, values = find_peaks(scores, threshold=0.01)
+    found = sorted((int(k), round(float(x), 9), round(float(y), 9))
+                   for k, (x, y) in zip(types, xy, strict=True))  # fmt: skip
+    expected = _reference_peaks(scores, 0.01)
+    assert len(found) == len(expected) > 0
+    np.testing.assert_allclose(np.array(found), np.array(expected), atol=1e-9)
+    assert np.all(np.diff(values) <= 0)
+
+
 def test_no_votes_give_no_peaks_and_no_people() -> None:
     heat = np.zeros((NUM_KEYPOINTS, 16, 16))
     short = np.zeros((NUM_KEYPOINTS, 2, 16, 16))
