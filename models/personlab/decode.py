@@ -184,8 +184,8 @@ def find_peaks(
     valid = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
     # Clipped indices repeat an in-map cell, harmless for the maximum; the mask zeroes them
     # for the centroid. (Cheaper than padding the whole (K, H', W') maps.)
-    flat_neighbours = (k * plane_size)[:, None] + rows.clip(0, height - 1) * width
-    neighbours = flat[flat_neighbours + cols.clip(0, width - 1)]
+    row_starts = (k * plane_size)[:, None] + rows.clip(0, height - 1) * width
+    neighbours = flat[row_starts + cols.clip(0, width - 1)]
     keep = centre >= neighbours.max(1)
     k, y, x, centre = k[keep], y[keep], x[keep], centre[keep]
     mass = np.where(valid[keep], np.clip(neighbours[keep], 0, None), 0.0)  # (P, 9)
