@@ -141,6 +141,12 @@ class PartDescription:
 
     Each value is a label name from :mod:`describeme.labels` (or None when the part carries
     no such characteristic); each confidence is the winning share of the weighted vote.
+
+    Attributes:
+        shares: per characteristic kind, the vote share of every value that got at least
+            ``SHARE_FLOOR`` of it, winner included (``{"color": {"dark": 0.42, "blue": 0.31}}``).
+            Search credits a track whose runner-up is the asked value above one that never
+            saw it; empty when unknown (ground truth, older records).
     """
 
     part: str
@@ -151,6 +157,10 @@ class PartDescription:
     size_confidence: float = 0.0
     pattern: str | None = None
     pattern_confidence: float = 0.0
+    shares: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+SHARE_FLOOR = 0.05  # smaller vote shares are left out of PartDescription.shares
 
 
 @dataclass

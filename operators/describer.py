@@ -11,7 +11,8 @@ right shoes merge into "shoes"):
 - **Characteristics** (color, size, pattern) are votes ``sum(w * part_score * part_area *
   distribution)`` over frames, ``w`` being the observation's QAM quality (detection score when
   the parser gives no quality). The winner excludes class 0 ("none"); its confidence is its
-  share of the whole vote.
+  share of the whole vote, and every value with at least ``SHARE_FLOOR`` of the vote is kept
+  in the part's ``shares`` (search credits a runner-up that was asked for).
 - **Changes**: once a group's presence is settled, ``change_frames`` consecutive contrary
   observations flip it ("coat: present -> absent"), emit a ``changed`` event, and restart the
   group's votes from the evidence of the flip period, so the description follows the person.
@@ -33,7 +34,13 @@ from pydantic import Field
 from describeme import labels
 from describeme.config import StrictModel
 from describeme.labels import CHARACTERISTICS, DESCRIPTION_GROUPS, NUM_PARTS
-from describeme.messages import PartDescription, TrackDescription, TrackedFrame, TrackEvent
+from describeme.messages import (
+    SHARE_FLOOR,
+    PartDescription,
+    TrackDescription,
+    TrackedFrame,
+    TrackEvent,
+)
 from describeme.operators import describer_state
 from describeme.operators.describer_state import (
     VOTE_KINDS,
@@ -344,6 +351,7 @@ class TrackDescriber:
             if group.votes.seen <= 0 or not described:
                 continue
             fields: dict[str, object] = {}
+            shares: dict[str, dict[str, float]] = {}
             for kind in VOTE_KINDS:
                 vote = group.votes.kinds[kind]
                 total = float(vote.sum())
@@ -352,7 +360,11 @@ class TrackDescriber:
                 winner = int(np.argmax(vote[1:])) + 1
                 fields[kind] = CHARACTERISTICS[kind][winner]
                 fields[f"{kind}_confidence"] = float(vote[winner] / total)
-            out.append(PartDescription(part=name, presence=float(presence), **fields))  # type: ignore[arg-type]
+                shares[kind] = {CHARACTERISTICS[kind][i]: round(float(vote[i] / total), 3)
+                                for i in np.argsort(-vote[1:]) + 1
+                                if vote[i] / total >= SHARE_FLOOR}  # fmt: skip
+            out.append(PartDescription(part=name, presence=float(presence), shares=shares,
+                                       **fields))  # type: ignore[arg-type]
         return out
 
     @staticmethod

@@ -21,17 +21,25 @@ weight, and keeps the tier's best ``offset + limit`` (all a tier can add to the 
 vector re-ranking, ``max_candidates``). Confidence fields declared SORTABLE in the index are
 read from the index; others are LOADed from each matching hash (the cost of broad queries at
 100k tracks). A tier whose kept atoms are all negations scores the same for every track and
-needs no sort (the first matches in index order). Hits sort by (failed weight, -score); with
-unknown query words, the cosine similarity of the query's embedding to the stored description
-vector adds ``vector_weight`` at most, as a tie-breaker.
+needs no sort (the first matches in index order). Hits sort by (failed weight, -score).
+
+Near misses: a relaxed tier keeps its best ``max_candidates`` instead, and each failed
+characteristic then adds ``weight * share`` (over the total weight) to a track's score, where
+``share`` is the vote its asked value got on that track (``PartDescription.shares``): a person
+the model saw as 40% dark and 35% navy-blue ranks above one never seen in blue when the query
+says "blue". A model that confuses neighbouring colors loses less of its recall this way
+(``benchmarks/search_recall.py --model``). With unknown query words, the cosine similarity of
+the query's embedding to the stored description vector adds ``vector_weight`` at most, as a
+tie-breaker.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -112,19 +120,24 @@ class _Candidate:
     failed: tuple[int, ...]
     score: float
     similarity: float | None = None
+    near_misses: dict[int, float] = field(default_factory=dict)  # failed atom -> vote share
 
 
 class _Searcher:
     """Runs the tier queries of one search.
 
     Args:
-        cap: tracks kept per tier query. Hits sort by (failed weight, -score) and every track
-            of a tier shares its failed weight, so a tier's best ``offset + limit`` are all it
-            can contribute to the page; vector re-ranking needs a deeper pool.
+        cap: tracks kept per strict query. Hits sort by (failed weight, -score) and every
+            track of a tier shares its failed weight, so a tier's best ``offset + limit`` are
+            all it can contribute to the page; vector re-ranking needs a deeper pool.
+        relaxed_cap: tracks kept per relaxed query, deeper than ``cap`` when the vote shares
+            of the failed atoms re-rank them after the query (near misses).
     """
 
-    def __init__(self, store: TrackStore, atoms: list[Atom], filters: Filters, cap: int) -> None:
+    def __init__(self, store: TrackStore, atoms: list[Atom], filters: Filters, cap: int,
+                 relaxed_cap: int | None = None) -> None:  # fmt: skip
         self.store, self.atoms, self.filters, self.cap = store, atoms, filters, cap
+        self.relaxed_cap = cap if relaxed_cap is None else relaxed_cap
         self.total_weight = sum(a.weight for a in atoms) or 1.0
         self.queries: list[str] = []
         # An index created before a schema change may lack the SORTABLE flags the code
@@ -137,7 +150,7 @@ class _Searcher:
         """The command of one failed set, and its score when it is the same for every track.
 
         ``skip`` tracks already found in earlier tiers may come back too (the query does not
-        exclude them), so the query keeps ``cap + skip``.
+        exclude them), so the query keeps ``cap + skip`` (``relaxed_cap`` for relaxed tiers).
 
         Atoms with a stored confidence are scored by RediSearch (``FT.AGGREGATE`` ... APPLY
         ... SORTBY ... MAX); a tier whose kept atoms are all negations has a constant score
@@ -146,7 +159,7 @@ class _Searcher:
         kept = [a for i, a in enumerate(self.atoms) if i not in failed]
         query = build_query(self.atoms, failed, self.filters)
         self.queries.append(query)
-        cap = str(self.cap + skip)
+        cap = str((self.relaxed_cap if failed else self.cap) + skip)
         scored = sorted({a.conf_field for a in kept if a.conf_field})
         if not scored:
             constant = sum(a.weight for a in kept) / self.total_weight
@@ -286,6 +299,7 @@ def search_tracks(
     use_vector: bool | None = None,
     vector_weight: float = 0.1,
     max_candidates: int = DEFAULT_MAX_CANDIDATES,
+    near_miss: bool = True,
 ) -> SearchResult:
     """Finds tracks matching a person description, strict matches first.
 
@@ -297,7 +311,11 @@ def search_tracks(
         use_vector: re-rank by the description embedding; default: when the query has
             unknown words.
         vector_weight: the most the similarity adds to a hit's score (scores are in [0, 1]).
-        max_candidates: tracks kept per tier query when re-ranking by vector.
+        max_candidates: tracks kept per tier query when re-ranking by vector, and per
+            relaxed tier query when re-ranking near misses.
+        near_miss: within a relaxed tier, credit each failed characteristic with the vote
+            share its asked value got on the track (``PartDescription.shares``), so a track
+            whose runner-up color is the asked one ranks above one that never showed it.
 
     Returns:
         the page of hits, each with its score and the constraints it matched and failed.
@@ -313,7 +331,10 @@ def search_tracks(
         return _recent_only(store, parsed, all_filters, limit, offset)
     need = offset + limit
     vector = use_vector if use_vector is not None else bool(parsed.unknown_words)
-    searcher = _Searcher(store, atoms, all_filters, max(max_candidates, need) if vector else need)
+    deep = max(max_candidates, need)
+    near = near_miss and any(a.characteristic for a in atoms)
+    searcher = _Searcher(store, atoms, all_filters, deep if vector else need,
+                         deep if vector or near else need)  # fmt: skip
     found: dict[str, _Candidate] = {}
     levels, complete = _tiers(atoms)
     strict_total = 0
@@ -329,11 +350,42 @@ def search_tracks(
             for cand in searcher.any_atom(set(found), searcher.cap):
                 found.setdefault(cand.key, cand)
     ranked = list(found.values())
+    if near:
+        _add_near_misses(store, ranked, atoms, searcher.total_weight)
     if vector:
         _add_similarity(store, ranked, parsed.text, vector_weight)
     ranked.sort(key=lambda c: (sum(atoms[i].weight for i in c.failed), -c.score, c.key))
     hits = _fetch_hits(store, ranked[offset:need], atoms)
     return SearchResult(parsed, hits, strict_total, offset, limit, searcher.queries)
+
+
+def _add_near_misses(store: TrackStore, ranked: list[_Candidate], atoms: list[Atom],
+                     total_weight: float) -> None:  # fmt: skip
+    """Adds ``weight * share / total_weight`` to a candidate's score for each failed
+    characteristic atom whose asked value has a vote share on the track (one round trip).
+
+    The score stays in [0, 1]: each atom adds its weight times either its confidence (held)
+    or its asked value's share (failed), never both. Tiers do not change.
+    """
+    misses = [c for c in ranked if any(atoms[i].characteristic for i in c.failed)]
+    if not misses:
+        return
+    pipe = store.client.pipeline(transaction=False)
+    for cand in misses:
+        pipe.hget(cand.key, "parts_json")
+    for cand, blob in zip(misses, pipe.execute(), strict=True):
+        try:
+            parts = {p["part"]: p.get("shares") or {} for p in json.loads(blob or b"[]")}
+        except (ValueError, TypeError, KeyError):
+            continue  # a hash not written by this version; no credit
+        for i in cand.failed:
+            if atoms[i].characteristic is None:
+                continue
+            part, kind, value = atoms[i].characteristic
+            share = float(parts.get(part, {}).get(kind, {}).get(value, 0.0))
+            if share > 0:
+                cand.near_misses[i] = share
+                cand.score += atoms[i].weight * share / total_weight
 
 
 def _add_similarity(store: TrackStore, ranked: list[_Candidate], text: str,
@@ -370,6 +422,7 @@ def _fetch_hits(store: TrackStore, page: list[_Candidate], atoms: list[Atom]) ->
             track, cand.key, cand.score, not failed,
             [a.label for i, a in enumerate(atoms) if i not in failed],
             [a.label for i, a in enumerate(atoms) if i in failed], cand.similarity,
+            {atoms[i].label: share for i, share in sorted(cand.near_misses.items())},
         ))  # fmt: skip
     return hits
 

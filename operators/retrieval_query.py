@@ -33,6 +33,8 @@ class Atom:
         checks: (field, value) pairs that all hold when the positive condition holds
             (field ``parts`` tests a group's presence), for scoring documents in Python.
         negated: the atom holds when the checks do *not* all hold.
+        characteristic: ``(part, kind, value)`` of a positive characteristic atom, whose
+            vote share ranks a track that fails it (see ``PartDescription.shares``).
     """
 
     label: str
@@ -41,6 +43,7 @@ class Atom:
     weight: float
     checks: tuple[tuple[str, str], ...]
     negated: bool = False
+    characteristic: tuple[str, str, str] | None = None
 
     def holds(self, doc: dict[str, Any]) -> bool:
         """Whether the atom holds for a document's fields (str keys, bytes or str values)."""
@@ -50,16 +53,19 @@ class Atom:
         return positive != self.negated
 
 
-def _positive_clauses(constraint: Constraint) -> list[tuple[str, str, str, tuple[str, str]]]:
-    """(label, clause, conf_field, check) for each condition of ``constraint``."""
+_Clause = tuple[str, str, str, tuple[str, str], tuple[str, str, str] | None]
+
+
+def _positive_clauses(constraint: Constraint) -> list[_Clause]:
+    """(label, clause, conf_field, check, characteristic) per condition of ``constraint``."""
     part = constraint.part
     if not constraint.attributes:
         tag = part.replace("-", "_")
-        return [
-            (part, build_tag_clause("parts", [tag]), part_field(part, "presence"), ("parts", tag))
-        ]
+        return [(part, build_tag_clause("parts", [tag]), part_field(part, "presence"),
+                 ("parts", tag), None)]  # fmt: skip
     return [(f"{part} {kind}={value}", build_tag_clause(part_field(part, kind), [value]),
-             part_field(part, f"{kind}_conf"), (part_field(part, kind), value))
+             part_field(part, f"{kind}_conf"), (part_field(part, kind), value),
+             (part, kind, value))
             for kind, value in constraint.attributes.items()]  # fmt: skip
 
 
@@ -74,8 +80,9 @@ def build_atoms(constraints: Sequence[Constraint]) -> list[Atom]:
             atoms.append(Atom(constraint.describe(), f"-({inner})", None, constraint.weight,
                               checks, negated=True))  # fmt: skip
             continue
-        for label, clause, conf, check in clauses:
-            atoms.append(Atom(label, clause, conf, constraint.weight, (check,)))
+        for label, clause, conf, check, characteristic in clauses:
+            atoms.append(Atom(label, clause, conf, constraint.weight, (check,),
+                              characteristic=characteristic))  # fmt: skip
     return atoms
 
 

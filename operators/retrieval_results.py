@@ -28,6 +28,7 @@ class SearchHit:
     matched: list[str]
     failed: list[str]
     similarity: float | None = None
+    near_misses: dict[str, float] = field(default_factory=dict)  # failed label -> vote share
 
     def to_dict(self, thumbnails: bool = True) -> dict[str, Any]:
         track = {k: v for k, v in self.track.items() if k not in ("thumbnail", "vector")}
@@ -40,6 +41,7 @@ class SearchHit:
             "matched": self.matched,
             "failed": self.failed,
             "similarity": self.similarity,
+            "near_misses": self.near_misses,
         }
         if thumbnails:
             out["thumbnail_jpeg_base64"] = base64.b64encode(thumb).decode() if thumb else None

@@ -142,6 +142,17 @@ def _check_part(part: PartDescription) -> None:
         value = getattr(part, kind)
         if value is not None:
             characteristic_id(kind, value)  # raises naming the bad value
+    if not isinstance(part.shares, Mapping):
+        raise ValueError(f"{part.part}.shares must be a mapping, got {type(part.shares).__name__}")
+    for kind, shares in part.shares.items():
+        if kind not in KINDS or not isinstance(shares, Mapping):
+            raise ValueError(f"{part.part}.shares[{kind!r}] must map {list(KINDS)} to "
+                             "{value: share}")  # fmt: skip
+        for value, share in shares.items():
+            characteristic_id(kind, value)
+            if not 0.0 <= float(share) <= 1.0:  # NaN fails too
+                raise ValueError(f"{part.part}.shares[{kind!r}][{value!r}] = {share!r} is not "
+                                 "a share in [0, 1]")  # fmt: skip
 
 
 def description_to_hash(

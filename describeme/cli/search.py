@@ -47,9 +47,16 @@ def _table(result: Any) -> None:
             str(rank), track["stream_id"], str(track["track_id"]), f"{hit.score:.3f}",
             "strict" if hit.strict else "relaxed",
             f"{_when(track['first_seen_time'])} (+{track['last_seen'] - track['first_seen']:.0f}s)",
-            track["sentence"], "; ".join(hit.failed) or "-",
+            track["sentence"], _failed_text(hit) or "-",
         )  # fmt: skip
     Console().print(table)
+
+
+def _failed_text(hit: Any) -> str:
+    """Failed conditions, each with the vote share its asked value got ("runner-up 35%")."""
+    shares = hit.near_misses
+    return "; ".join(f"{label} (runner-up {shares[label]:.0%})" if label in shares else label
+                     for label in hit.failed)  # fmt: skip
 
 
 def _run_search(query: Any, limit: int, offset: int, filters: Any, redis_url: str | None,

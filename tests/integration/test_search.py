@@ -116,6 +116,33 @@ def test_one_wrong_attribute_still_finds_the_person_lower(store: TrackStore) -> 
     assert ids(result).index(1) < ids(result).index(2)  # 2 fails two attributes
 
 
+def test_near_miss_ranks_the_runner_up_value_above_a_stronger_total_miss(
+    store: TrackStore, redis_url: str, redis_prefix: str
+) -> None:
+    # Both fail "blue top"; 22 holds the pants atom more confidently, but 21's model saw blue
+    # as the runner-up (35% of the votes): with near-miss credit 21 comes first.
+    near = track(21, [P("upper-clothes", 0.9, "dark", 0.5, shares={"color": {"dark": 0.5,
+                                                                          "blue": 0.35}}),
+                      P("pants", 0.9, "dark", 0.6, "long", 0.9)], stream="cam-n")  # fmt: skip
+    far = track(22, [P("upper-clothes", 0.9, "dark", 0.9, shares={"color": {"dark": 0.9}}),
+                     P("pants", 0.9, "dark", 0.9, "long", 0.9)], stream="cam-n")  # fmt: skip
+    store.upsert_many([near, far])
+    store.wait_indexed()
+    cam_n = Filters(cameras=("cam-n",))
+    result = search_tracks(store, "blue top and dark trousers", filters=cam_n)
+    assert ids(result) == [21, 22] and result.strict_total == 0
+    assert result.hits[0].near_misses == {"upper-clothes color=blue": 0.35}
+    assert result.hits[1].near_misses == {}
+    assert result.hits[0].score == pytest.approx((0.6 + 0.9 + 0.35) / 3)  # trousers: long
+    assert result.hits[0].to_dict()["near_misses"] == {"upper-clothes color=blue": 0.35}
+    plain = search_tracks(store, "blue top and dark trousers", filters=cam_n, near_miss=False)
+    assert ids(plain) == [22, 21] and plain.hits[0].near_misses == {}
+    done = run_cli("--redis-url", redis_url, "--key-prefix", redis_prefix, "--camera", "cam-n",
+                   "blue top and dark trousers")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "upper-clothes color=blue (runner-up 35%)" in " ".join(done.stdout.split())
+
+
 def test_negation_excludes_in_strict_tier(store: TrackStore) -> None:
     result = search_tracks(store, "dark pants without a hat", limit=9)
     assert 3 not in [h.track["track_id"] for h in result.hits if h.strict]

@@ -60,7 +60,8 @@ def store(redis_server: Any) -> Iterator[TrackStore]:
         track(1, [P("upper-clothes", 0.95, "red", 0.9, "long", 0.9),
                   P("pants", 0.9, "blue", 0.9, "long", 0.9)]),
         track(2, [P("upper-clothes", 0.9, "red", 0.6, "long", 0.9),
-                  P("pants", 0.9, "dark", 0.9, "long", 0.9)]),
+                  P("pants", 0.9, "dark", 0.9, "long", 0.9,
+                    shares={"color": {"dark": 0.6, "blue": 0.25}})]),
         track(3, [P("coat", 0.9, "green", 0.9, "long", 0.9)], stream=MARKUP_STREAM),
     ])  # fmt: skip
     store.append_events([TrackEvent("cam-a", 1, 10, 0.4, "appeared", ""),
@@ -156,6 +157,8 @@ def test_query_shows_cards_with_thumbnails(
     assert matched == ["upper-clothes: red, long", "pants: blue, long"]
     failed = [c.text for c in cards[1].find_elements(By.CSS_SELECTOR, ".part.failed")]
     assert failed == ["pants: dark, long"]
+    failed_list = cards[1].find_element(By.CSS_SELECTOR, ".failed-list").text
+    assert failed_list == "not matched: pants color=blue (runner-up 25%)"
     assert "camera cam-a" in cards[0].find_element(By.CSS_SELECTOR, ".camera").text
     assert "2027" in cards[0].find_element(By.CSS_SELECTOR, ".time").text  # 1.8e9 s is 2027
     screenshot(browser, tmp_path, "search-results")

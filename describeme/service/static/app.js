@@ -64,7 +64,13 @@ function card(hit) {
   body.append(parts);
   body.append(el("div", "meta camera", "camera " + hit.stream_id + " · track " + hit.track_id));
   body.append(el("div", "meta time", when(hit.first_seen_time) + " – " + when(hit.last_seen_time)));
-  if (hit.failed.length) body.append(el("div", "meta failed-list", "not matched: " + hit.failed.join("; ")));
+  if (hit.failed.length) {
+    // A failed value the model still gave some of its votes to shows that share.
+    const shares = hit.near_misses || {};
+    const failedText = hit.failed.map((label) =>
+      label in shares ? label + " (runner-up " + Math.round(100 * shares[label]) + "%)" : label);
+    body.append(el("div", "meta failed-list", "not matched: " + failedText.join("; ")));
+  }
   const link = el("a", "history-link", "history");
   link.href = "#track=" + encodeURIComponent(hit.id);
   body.append(link);

@@ -188,6 +188,20 @@ def test_soft_distributions_and_none_class_share() -> None:
     assert pants.color_confidence == pytest.approx(0.5)
 
 
+def test_shares_keep_the_runner_up_values_above_the_floor() -> None:
+    soft = np.zeros(L.NUM_COLORS, np.float32)
+    soft[[0, L.COLOR_ID["dark"], L.COLOR_ID["blue"], L.COLOR_ID["green"]]] = (0.2, 0.45, 0.32, 0.03)
+    describer = TrackDescriber(min_observations=2)
+    descriptions, _ = _feed(describer, [_evidence(DRESSED, color={L.PANTS: soft})] * 2)
+    pants = _parts(descriptions[-1])["pants"]
+    # Winner first, the runner-up kept, green (3% < SHARE_FLOOR) and "none" left out.
+    assert list(pants.shares["color"].items()) == [("dark", 0.45), ("blue", 0.32)]
+    assert pants.shares["color"]["dark"] == pytest.approx(pants.color_confidence, abs=1e-3)
+    assert pants.shares["size"] == {"long": 1.0} and pants.shares["pattern"] == {"solid": 1.0}
+    shoes = _parts(descriptions[-1])["shoes"]
+    assert "size" not in shoes.shares  # shoes of DRESSED carry no size
+
+
 def test_occluded_legs_are_not_evidence_against_pants() -> None:
     upper_only = {k: v for k, v in DRESSED.items() if k in (L.HAIR, L.FACE, L.UPPER_CLOTHES)}
     describer = TrackDescriber(min_observations=3, change_frames=5, update_every=1)

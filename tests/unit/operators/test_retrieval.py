@@ -286,3 +286,57 @@ def test_index_without_sortable_fields_falls_back_to_loads(
     assert aggregates[0][3] == "APPLY"  # first try: scored from the index
     assert aggregates[1][3:5] == ("LOAD", "2")  # retry: confidences loaded from the hashes
     assert store.index_name in retrieval._INDEXES_WITHOUT_SORTABLE
+
+
+def test_relaxed_tiers_keep_a_deeper_pool_for_near_misses() -> None:
+    atoms = build_atoms([Constraint(UP, color="red"), Constraint("pants", color="blue")])
+    searcher = _Searcher(FakeStore(), atoms, Filters(), 10, relaxed_cap=50)  # type: ignore[arg-type]
+    strict, _ = searcher.tier_command(())
+    relaxed, _ = searcher.tier_command((0,), skip=3)
+    assert strict[strict.index("MAX") + 1] == "10"
+    assert relaxed[relaxed.index("MAX") + 1] == "53" and relaxed[-3] == "53"
+    # search_tracks asks for the deeper pool only when near-miss credit is on.
+    for near, cap in ((True, "50"), (False, "10")):
+        store = FakeStore()
+        search_tracks(store, "red shirt and blue jeans", near_miss=near)  # type: ignore[arg-type]
+        relaxed_commands = [c for c in store.client.commands
+                            if c[0] == "FT.AGGREGATE" and "@upper_clothes_color:{red}" not in c[2]]
+        assert relaxed_commands and all(c[c.index("MAX") + 1] == cap for c in relaxed_commands)
+
+
+@pytest.mark.parametrize(
+    ("blob", "credit"),
+    [
+        (b'[{"part": "upper-clothes", "shares": {"color": {"dark": 0.5, "red": 0.3}}}]', 0.3),
+        (b'[{"part": "upper-clothes", "presence": 1.0}]', None),  # written before shares
+        (b"not json", None),
+        (None, None),  # deleted between the search and the fetch
+        (b'{"part": 1}', None),
+    ],
+)
+def test_near_miss_credit_reads_the_stored_shares(blob: bytes | None, credit: float | None) -> None:
+    from describeme.operators.retrieval import _add_near_misses, _Candidate
+
+    store = FakeStore()
+    store.client.pipeline = lambda transaction=False: _Answering([blob])  # type: ignore[method-assign]
+    atoms = build_atoms([Constraint(UP, color="red"), Constraint("pants", color="blue")])
+    cand = _Candidate("k", (0,), 0.25)
+    _add_near_misses(store, [cand], atoms, 2.0)  # type: ignore[arg-type]
+    if credit is None:
+        assert cand.near_misses == {} and cand.score == 0.25
+    else:
+        assert cand.near_misses == {0: credit}
+        assert cand.score == pytest.approx(0.25 + credit / 2.0)
+
+
+class _Answering:
+    """A pipeline that answers queued HGETs with fixed replies."""
+
+    def __init__(self, replies: list[Any]) -> None:
+        self.replies = replies
+
+    def hget(self, *args: Any) -> None:
+        pass
+
+    def execute(self) -> list[Any]:
+        return self.replies

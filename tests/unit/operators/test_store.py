@@ -54,7 +54,8 @@ def make_description(**overrides: object) -> TrackDescription:
         first_seen_time=1.7e9,
         last_seen_time=1.7e9 + 1.25,
         parts=[
-            PartDescription("upper-clothes", 0.9, "red", 0.8, "short", 0.7, "geometrical", 0.6),
+            PartDescription("upper-clothes", 0.9, "red", 0.8, "short", 0.7, "geometrical", 0.6,
+                            shares={"color": {"red": 0.8, "pink": 0.15}}),
             PartDescription("shoes", 0.4, "dark", 0.55),
         ],
         sentence="red short-sleeved striped top, dark shoes",
@@ -196,6 +197,11 @@ def test_description_to_hash_is_deterministic() -> None:
         (PartDescription("pants", 1.0, "crimson"), "unknown color"),
         (PartDescription("pants", 1.0, size="huge"), "unknown size"),
         (PartDescription("pants", 1.0, pattern="plaid"), "unknown pattern"),
+        (PartDescription("pants", 1.0, shares={"colour": {"red": 0.5}}), "shares"),
+        (PartDescription("pants", 1.0, shares={"color": {"navy": 0.5}}), "unknown color"),
+        (PartDescription("pants", 1.0, shares={"color": {"red": 1.5}}), "not a share"),
+        (PartDescription("pants", 1.0, shares={"color": {"red": float("nan")}}), "not a share"),
+        (PartDescription("pants", 1.0, shares={"color": ["red"]}), "shares"),  # type: ignore[dict-item]
     ],
 )
 def test_description_to_hash_rejects_bad_parts(part: PartDescription, match: str) -> None:
