@@ -23,20 +23,20 @@ read from the index; others are LOADed from each matching hash (the cost of broa
 100k tracks). A tier whose kept atoms are all negations scores the same for every track and
 needs no sort (the first matches in index order). Hits sort by (failed weight, -score).
 
-Near misses: a relaxed tier keeps its best ``max_candidates`` instead, and each failed
+Near misses: a relaxed tier keeps its best ``max_candidates`` instead, loads (after its sort,
+so only for those rows) the stored vote shares of the values it dropped, and each failed
 characteristic then adds ``weight * share`` (over the total weight) to a track's score, where
-``share`` is the vote its asked value got on that track (``PartDescription.shares``): a person
-the model saw as 40% dark and 35% navy-blue ranks above one never seen in blue when the query
-says "blue". A model that confuses neighbouring colors loses less of its recall this way
-(``benchmarks/search_recall.py --model``). With unknown query words, the cosine similarity of
-the query's embedding to the stored description vector adds ``vector_weight`` at most, as a
-tie-breaker.
+``share`` is the vote its asked value got on that track (``PartDescription.shares``, stored as
+``<group>_<kind>_shares``; at most ``MAX_NEAR_MISS_SHARE``): a person the model saw as 40% dark
+and 35% blue ranks above one never seen in blue when the query says "blue"
+(``benchmarks/search_recall.py --model`` measures the ranking with and without). With unknown
+query words, the cosine similarity of the query's embedding to the stored description vector
+adds ``vector_weight`` at most, as a tie-breaker.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -50,6 +50,7 @@ from describeme.operators.query import Filters, ParsedQuery, parse_query
 from describeme.operators.retrieval_query import Atom, build_atoms, build_filter_clause, build_query
 from describeme.operators.retrieval_results import SearchHit, SearchResult
 from describeme.operators.store import TrackStore, parse_track
+from describeme.operators.store_schema import parse_shares, shares_field
 
 __all__ = ["search_tracks"]
 
@@ -58,6 +59,7 @@ log = logging.getLogger(__name__)
 MAX_LIMIT = 100  # one page; more is pagination's job
 MAX_OFFSET = 10_000
 MAX_RELAXED_QUERIES = 32  # relaxed tier queries per search (pipelined in one round trip/level)
+MAX_NEAR_MISS_SHARE = 0.5  # a value that lost the vote holds at most half of it
 _INDEXES_WITHOUT_SORTABLE: set[str] = set()  # live indexes older than the declared schema
 DEFAULT_MAX_CANDIDATES = 50  # tracks per tier query when re-ranking by vector (a tie-breaker)
 
@@ -132,12 +134,15 @@ class _Searcher:
             all it can contribute to the page; vector re-ranking needs a deeper pool.
         relaxed_cap: tracks kept per relaxed query, deeper than ``cap`` when the vote shares
             of the failed atoms re-rank them after the query (near misses).
+        near_miss: read the failed characteristics' vote shares with each relaxed hit and
+            credit them (:meth:`credit`).
     """
 
     def __init__(self, store: TrackStore, atoms: list[Atom], filters: Filters, cap: int,
-                 relaxed_cap: int | None = None) -> None:  # fmt: skip
+                 relaxed_cap: int | None = None, near_miss: bool = False) -> None:  # fmt: skip
         self.store, self.atoms, self.filters, self.cap = store, atoms, filters, cap
         self.relaxed_cap = cap if relaxed_cap is None else relaxed_cap
+        self.near_miss = near_miss
         self.total_weight = sum(a.weight for a in atoms) or 1.0
         self.queries: list[str] = []
         # An index created before a schema change may lack the SORTABLE flags the code
@@ -160,13 +165,15 @@ class _Searcher:
         query = build_query(self.atoms, failed, self.filters)
         self.queries.append(query)
         cap = str((self.relaxed_cap if failed else self.cap) + skip)
+        # Read after the sort, so only for the rows kept: the shares of the dropped values.
+        keys = ["@__key", *[f"@{name}" for name in self.shares_fields(failed)]]
         scored = sorted({a.conf_field for a in kept if a.conf_field})
         if not scored:
             constant = sum(a.weight for a in kept) / self.total_weight
             # No SORTBY: the aggregation stops after ``cap`` rows instead of walking every
             # match ("no hat" matches most of the store), so these come in index order.
-            return ["FT.AGGREGATE", self.store.index_name, query, "LOAD", "1", "@__key",
-                    "LIMIT", "0", cap, "DIALECT", "2"], constant  # fmt: skip
+            return ["FT.AGGREGATE", self.store.index_name, query, "LOAD", str(len(keys)),
+                    *keys, "LIMIT", "0", cap, "DIALECT", "2"], constant  # fmt: skip
         # SORTABLE fields are read from the index itself; others must be LOADed from every
         # matching hash, which is what a broad query ("red shirt" at 100k) spends its time on.
         sortable = frozenset() if self.load_all else sortable_numeric_fields()
@@ -177,7 +184,7 @@ class _Searcher:
                 *(["LOAD", str(len(loads)), *loads] if loads else []),
                 "APPLY", " + ".join(terms), "AS", "__score",
                 "SORTBY", "2", "@__score", "DESC", "MAX", cap,
-                "LOAD", "1", "@__key", "LIMIT", "0", cap, "DIALECT", "2"], None  # fmt: skip
+                "LOAD", str(len(keys)), *keys, "LIMIT", "0", cap, "DIALECT", "2"], None  # fmt: skip
 
     def run_tier(
         self, failed_sets: list[tuple[int, ...]], skip: int = 0, count_strict: bool = False
@@ -219,8 +226,37 @@ class _Searcher:
                 score = constant
                 if score is None:
                     score = float(_text(row["__score"])) / self.total_weight
-                out.append(_Candidate(_text(row["__key"]), failed, score))
+                out.append(self.credit(_Candidate(_text(row["__key"]), failed, score), row))
         return out, _total(replies[-1]) if count_strict else None
+
+    def shares_fields(self, failed: Sequence[int]) -> list[str]:
+        """Hash fields with the vote shares of the failed characteristic atoms."""
+        if not self.near_miss:
+            return []
+        return sorted({shares_field(*self.atoms[i].characteristic[:2]) for i in failed
+                       if self.atoms[i].characteristic})  # fmt: skip
+
+    def credit(self, cand: _Candidate, row: dict[str, Any]) -> _Candidate:
+        """Adds ``weight * share / total_weight`` for each failed characteristic atom whose
+        asked value has a vote share in ``row`` (the loaded shares fields).
+
+        The score stays in [0, 1]: each atom adds its weight times either its confidence
+        (held) or its asked value's share (failed; at most ``MAX_NEAR_MISS_SHARE``, all a
+        value that lost the vote can hold), never both. Tiers do not change.
+        """
+        if not self.near_miss:
+            return cand
+        for i in cand.failed:
+            atom = self.atoms[i]
+            if atom.characteristic is None:
+                continue
+            part, kind, value = atom.characteristic
+            shares = parse_shares(row.get(shares_field(part, kind)))
+            share = min(shares.get(value, 0.0), MAX_NEAR_MISS_SHARE)
+            if share > 0:
+                cand.near_misses[i] = share
+                cand.score += atom.weight * share / self.total_weight
+        return cand
 
     def any_atom(self, seen: set[str], need: int) -> list[_Candidate]:
         """Tracks meeting at least one positive atom, scored in Python (the last tier).
@@ -238,6 +274,7 @@ class _Searcher:
         fields = sorted(
             {a.conf_field for a in self.atoms if a.conf_field}
             | {name for a in self.atoms for name, _ in a.checks} - {"parts"}
+            | set(self.shares_fields(range(len(self.atoms))))
         )
         pool = str(need + len(seen))
         reply = self.store.client.execute_command(
@@ -247,7 +284,7 @@ class _Searcher:
         for key, doc in _search_rows(reply):
             if key not in seen:
                 failed, score = self.score_doc(doc)
-                out.append(_Candidate(key, failed, score))
+                out.append(self.credit(_Candidate(key, failed, score), doc))
         return out
 
     def score_doc(self, doc: dict[str, Any]) -> tuple[tuple[int, ...], float]:
@@ -334,7 +371,7 @@ def search_tracks(
     deep = max(max_candidates, need)
     near = near_miss and any(a.characteristic for a in atoms)
     searcher = _Searcher(store, atoms, all_filters, deep if vector else need,
-                         deep if vector or near else need)  # fmt: skip
+                         deep if vector or near else need, near)  # fmt: skip
     found: dict[str, _Candidate] = {}
     levels, complete = _tiers(atoms)
     strict_total = 0
@@ -350,42 +387,20 @@ def search_tracks(
             for cand in searcher.any_atom(set(found), searcher.cap):
                 found.setdefault(cand.key, cand)
     ranked = list(found.values())
-    if near:
-        _add_near_misses(store, ranked, atoms, searcher.total_weight)
-    if vector:
-        _add_similarity(store, ranked, parsed.text, vector_weight)
+    if vector:  # reorders within a tier only: tiers below the page need no vectors
+        _add_similarity(store, _page_tiers(ranked, atoms, need), parsed.text, vector_weight)
     ranked.sort(key=lambda c: (sum(atoms[i].weight for i in c.failed), -c.score, c.key))
     hits = _fetch_hits(store, ranked[offset:need], atoms)
     return SearchResult(parsed, hits, strict_total, offset, limit, searcher.queries)
 
 
-def _add_near_misses(store: TrackStore, ranked: list[_Candidate], atoms: list[Atom],
-                     total_weight: float) -> None:  # fmt: skip
-    """Adds ``weight * share / total_weight`` to a candidate's score for each failed
-    characteristic atom whose asked value has a vote share on the track (one round trip).
-
-    The score stays in [0, 1]: each atom adds its weight times either its confidence (held)
-    or its asked value's share (failed), never both. Tiers do not change.
-    """
-    misses = [c for c in ranked if any(atoms[i].characteristic for i in c.failed)]
-    if not misses:
-        return
-    pipe = store.client.pipeline(transaction=False)
-    for cand in misses:
-        pipe.hget(cand.key, "parts_json")
-    for cand, blob in zip(misses, pipe.execute(), strict=True):
-        try:
-            parts = {p["part"]: p.get("shares") or {} for p in json.loads(blob or b"[]")}
-        except (ValueError, TypeError, KeyError):
-            continue  # a hash not written by this version; no credit
-        for i in cand.failed:
-            if atoms[i].characteristic is None:
-                continue
-            part, kind, value = atoms[i].characteristic
-            share = float(parts.get(part, {}).get(kind, {}).get(value, 0.0))
-            if share > 0:
-                cand.near_misses[i] = share
-                cand.score += atoms[i].weight * share / total_weight
+def _page_tiers(ranked: list[_Candidate], atoms: list[Atom], need: int) -> list[_Candidate]:
+    """The candidates whose tier (failed weight) reaches the first ``need`` places."""
+    weights = [sum(atoms[i].weight for i in c.failed) for c in ranked]
+    if len(ranked) <= need:
+        return ranked
+    boundary = sorted(weights)[need - 1]
+    return [c for c, w in zip(ranked, weights, strict=True) if w <= boundary]
 
 
 def _add_similarity(store: TrackStore, ranked: list[_Candidate], text: str,

@@ -79,6 +79,29 @@ def part_field(group: str, kind: str) -> str:
     return f"{group.replace('-', '_')}_{kind}"
 
 
+def shares_field(group: str, kind: str) -> str:
+    """Hash field (not indexed) holding a part group's vote shares of one characteristic."""
+    return part_field(group, f"{kind}_shares")
+
+
+def format_shares(shares: Mapping[str, float]) -> str:
+    """``{"dark": 0.45, "blue": 0.32}`` -> ``"dark=0.45 blue=0.32"`` (label names hold no
+    spaces or '=')."""
+    return " ".join(f"{value}={float(share):.3g}" for value, share in shares.items())
+
+
+def parse_shares(text: bytes | str | None) -> dict[str, float]:
+    """Inverse of :func:`format_shares`; malformed entries are skipped ({} for None)."""
+    out: dict[str, float] = {}
+    for item in _text(text or "").split():
+        value, _, share = item.partition("=")
+        try:
+            out[value] = float(share)
+        except ValueError:
+            continue
+    return out
+
+
 def track_key(prefix: str, stream_id: str, track_id: int) -> str:
     """The hash key of (stream_id, track_id); the stream id is percent-encoded so ':' and
     spaces cannot collide with the key structure and distinct ids give distinct keys."""
@@ -187,6 +210,9 @@ def description_to_hash(
                 fields[part_field(part.part, f"{kind}_conf")] = _finite(
                     f"{part.part}.{kind}_confidence", confidence
                 )
+        for kind, shares in part.shares.items():
+            if shares:  # read back by search for near misses (not indexed)
+                fields[shares_field(part.part, kind)] = format_shares(shares)
     fields["parts"] = TAG_SEPARATOR.join(sorted(g.replace("-", "_") for g in seen))
     fields["parts_json"] = json.dumps([vars(part) for part in desc.parts], sort_keys=True)
     vector = embedding.embed_description(desc) if vector is None else vector

@@ -304,39 +304,49 @@ def test_relaxed_tiers_keep_a_deeper_pool_for_near_misses() -> None:
         assert relaxed_commands and all(c[c.index("MAX") + 1] == cap for c in relaxed_commands)
 
 
+def test_relaxed_tiers_load_the_dropped_values_shares() -> None:
+    atoms = build_atoms([Constraint(UP, color="red", size="long"), Constraint("hat")])
+    searcher = _Searcher(FakeStore(), atoms, Filters(), 10, 50, near_miss=True)  # type: ignore[arg-type]
+    strict, _ = searcher.tier_command(())
+    assert strict[strict.index("MAX") + 2 : strict.index("MAX") + 5] == ["LOAD", "1", "@__key"]
+    relaxed, _ = searcher.tier_command((0, 2))  # color and the presence atom dropped
+    after_sort = relaxed[relaxed.index("MAX") + 2 :]
+    assert after_sort[:4] == ["LOAD", "2", "@__key", "@upper_clothes_color_shares"]
+    plain = _Searcher(FakeStore(), atoms, Filters(), 10, 50)  # type: ignore[arg-type]
+    assert "@upper_clothes_color_shares" not in plain.tier_command((0,))[0]
+
+
 @pytest.mark.parametrize(
-    ("blob", "credit"),
+    ("row", "credit"),
     [
-        (b'[{"part": "upper-clothes", "shares": {"color": {"dark": 0.5, "red": 0.3}}}]', 0.3),
-        (b'[{"part": "upper-clothes", "presence": 1.0}]', None),  # written before shares
-        (b"not json", None),
-        (None, None),  # deleted between the search and the fetch
-        (b'{"part": 1}', None),
+        ({"upper_clothes_color_shares": b"dark=0.5 red=0.3"}, 0.3),
+        ({"upper_clothes_color_shares": "red=0.9"}, 0.5),  # a loser holds at most half
+        ({"upper_clothes_color_shares": b"dark=0.5 blue=0.3"}, None),  # never seen in red
+        ({}, None),  # written before shares were stored
+        ({"upper_clothes_color_shares": b"red=x =0.2 dark"}, None),  # malformed: skipped
     ],
 )
-def test_near_miss_credit_reads_the_stored_shares(blob: bytes | None, credit: float | None) -> None:
-    from describeme.operators.retrieval import _add_near_misses, _Candidate
+def test_near_miss_credit_reads_the_loaded_shares(row: dict, credit: float | None) -> None:
+    from describeme.operators.retrieval import _Candidate
 
-    store = FakeStore()
-    store.client.pipeline = lambda transaction=False: _Answering([blob])  # type: ignore[method-assign]
     atoms = build_atoms([Constraint(UP, color="red"), Constraint("pants", color="blue")])
-    cand = _Candidate("k", (0,), 0.25)
-    _add_near_misses(store, [cand], atoms, 2.0)  # type: ignore[arg-type]
+    searcher = _Searcher(FakeStore(), atoms, Filters(), 10, near_miss=True)  # type: ignore[arg-type]
+    cand = searcher.credit(_Candidate("k", (0,), 0.25), row)
     if credit is None:
         assert cand.near_misses == {} and cand.score == 0.25
     else:
         assert cand.near_misses == {0: credit}
         assert cand.score == pytest.approx(0.25 + credit / 2.0)
+    off = _Searcher(FakeStore(), atoms, Filters(), 10)  # type: ignore[arg-type]
+    assert off.credit(_Candidate("k", (0,), 0.25), row).score == 0.25
 
 
-class _Answering:
-    """A pipeline that answers queued HGETs with fixed replies."""
+def test_page_tiers_keep_every_tier_that_reaches_the_page() -> None:
+    from describeme.operators.retrieval import _Candidate, _page_tiers
 
-    def __init__(self, replies: list[Any]) -> None:
-        self.replies = replies
-
-    def hget(self, *args: Any) -> None:
-        pass
-
-    def execute(self) -> list[Any]:
-        return self.replies
+    atoms = build_atoms([Constraint(UP, color="red"), Constraint("pants", color="blue")])
+    ranked = [_Candidate("a", (), 0.9), _Candidate("b", (0,), 0.5), _Candidate("c", (1,), 0.4),
+              _Candidate("d", (0, 1), 0.0)]  # fmt: skip
+    assert [c.key for c in _page_tiers(ranked, atoms, 2)] == ["a", "b", "c"]  # whole tier 1
+    assert [c.key for c in _page_tiers(ranked, atoms, 1)] == ["a"]
+    assert len(_page_tiers(ranked, atoms, 10)) == 4

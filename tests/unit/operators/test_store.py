@@ -278,3 +278,14 @@ def test_track_store_rejects_a_decoding_client() -> None:
 )
 def test_redact_url_hides_the_password(url: str, expected: str) -> None:
     assert redact_url(url) == expected
+
+
+def test_shares_are_stored_per_group_and_kind_and_parse_back() -> None:
+    from describeme.operators.store_schema import format_shares, parse_shares, shares_field
+
+    fields = description_to_hash(make_description())
+    name = shares_field("upper-clothes", "color")
+    assert name == "upper_clothes_color_shares" and fields[name] == "red=0.8 pink=0.15"
+    assert parse_shares(fields[name].encode()) == {"red": 0.8, "pink": 0.15}
+    assert shares_field("shoes", "color") not in fields  # no shares given for the shoes
+    assert format_shares({"dark": 1 / 3}) == "dark=0.333" and parse_shares(None) == {}
