@@ -61,7 +61,7 @@ MAX_OFFSET = 10_000
 MAX_RELAXED_QUERIES = 32  # relaxed tier queries per search (pipelined in one round trip/level)
 MAX_NEAR_MISS_SHARE = 0.5  # a value that lost the vote holds at most half of it
 _INDEXES_WITHOUT_SORTABLE: set[str] = set()  # live indexes older than the declared schema
-DEFAULT_MAX_CANDIDATES = 50  # tracks per tier query when re-ranking by vector (a tie-breaker)
+DEFAULT_MAX_CANDIDATES = 50  # tracks per tier query re-ranked by vector or near-miss credit
 
 
 def sortable_numeric_fields() -> frozenset[str]:
