@@ -204,8 +204,8 @@ def main() -> None:
             rate = insert(store, rng, stored, size)
             stored = size
             stats = measure(store, args.repeats)
-            # The same queries without near-miss credit (shallower relaxed tiers, no
-            # parts_json fetch): what that ranking costs, measured side by side.
+            # The same queries without near-miss credit (shallower relaxed tiers, no shares
+            # fields loaded): what that ranking costs, measured side by side.
             plain = measure(store, args.repeats, near_miss=False)
             stats["without_near_miss_credit"] = {k: plain[k] for k in ("p50_ms", "p95_ms")}
             stats["insert_tracks_per_s"] = rate
