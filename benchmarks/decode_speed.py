@@ -40,8 +40,9 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -66,14 +67,19 @@ def time_source(video: Path) -> tuple[int, float, float]:
     return frames, time.perf_counter() - started, _cpu_s() - cpu
 
 
-def time_pyav_decode_only(video: Path) -> tuple[int, float, float]:
+def _bare_decode(video: Path) -> Iterator[Any]:
+    """Every frame of the first video stream, threaded decode, nothing else."""
     import av
 
-    started, cpu = time.perf_counter(), _cpu_s()
     with av.open(str(video)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        frames = sum(1 for _ in container.decode(stream))
+        yield from container.decode(stream)
+
+
+def time_pyav_decode_only(video: Path) -> tuple[int, float, float]:
+    started, cpu = time.perf_counter(), _cpu_s()
+    frames = sum(1 for _ in _bare_decode(video))
     return frames, time.perf_counter() - started, _cpu_s() - cpu
 
 
@@ -81,18 +87,14 @@ def time_pyav_decode_bgr_bare(video: Path) -> tuple[int, float, float]:
     import queue
     import threading
 
-    import av
     from av.video.reformatter import VideoReformatter
 
     handoff: queue.Queue = queue.Queue(maxsize=16)
 
     def decode() -> None:
         try:
-            with av.open(str(video)) as container:
-                stream = container.streams.video[0]
-                stream.thread_type = "AUTO"
-                for frame in container.decode(stream):
-                    handoff.put(frame)
+            for frame in _bare_decode(video):
+                handoff.put(frame)
         finally:
             handoff.put(None)  # a decode error ends the loop below instead of hanging it
 

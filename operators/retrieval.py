@@ -389,16 +389,21 @@ def search_tracks(
     ranked = list(found.values())
     if vector:  # reorders within a tier only: tiers below the page need no vectors
         _add_similarity(store, _page_tiers(ranked, atoms, need), parsed.text, vector_weight)
-    ranked.sort(key=lambda c: (sum(atoms[i].weight for i in c.failed), -c.score, c.key))
+    ranked.sort(key=lambda c: (_failed_weight(c, atoms), -c.score, c.key))
     hits = _fetch_hits(store, ranked[offset:need], atoms)
     return SearchResult(parsed, hits, strict_total, offset, limit, searcher.queries)
 
 
+def _failed_weight(cand: _Candidate, atoms: list[Atom]) -> float:
+    """The candidate's tier: the total weight of the atoms it fails (0 = strict)."""
+    return sum(atoms[i].weight for i in cand.failed)
+
+
 def _page_tiers(ranked: list[_Candidate], atoms: list[Atom], need: int) -> list[_Candidate]:
     """The candidates whose tier (failed weight) reaches the first ``need`` places."""
-    weights = [sum(atoms[i].weight for i in c.failed) for c in ranked]
     if len(ranked) <= need:
         return ranked
+    weights = [_failed_weight(c, atoms) for c in ranked]
     boundary = sorted(weights)[need - 1]
     return [c for c, w in zip(ranked, weights, strict=True) if w <= boundary]
 

@@ -3,7 +3,6 @@ plain ``pip install`` (no extras) brings what the default pipeline needs."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import zipfile
@@ -18,17 +17,15 @@ ROOT = Path(__file__).resolve().parents[3]
 BACKEND_DISTRIBUTIONS = {"torch": {"torch"}, "onnxruntime": {"onnxruntime", "onnx"}}
 
 
-def _distribution(requirement: str) -> str:
-    return re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0].strip().lower()
-
-
 def test_default_backend_needs_no_extras() -> None:
     """The README's run command installs no extras: the default backend must not need one."""
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    from packaging.requirements import Requirement
+
     from describeme.pipeline.config import ParserConfig
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    core = {_distribution(r) for r in project["dependencies"]}
+    core = {Requirement(r).name.lower() for r in project["dependencies"]}
     shipped = yaml.safe_load((ROOT / "configs/pipeline/default.yaml").read_text())["parser"]
     for backend in {ParserConfig().backend, shipped["backend"]}:
         missing = BACKEND_DISTRIBUTIONS[backend] - core
