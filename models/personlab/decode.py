@@ -199,16 +199,11 @@ def find_peaks(
 
 def sample_bilinear(field: np.ndarray, xy: np.ndarray, stride: int) -> np.ndarray:
     """Samples (C, h, w) maps at (P, 2) input-pixel points (clamped to the map) -> (P, C)."""
-    height, width = field.shape[-2:]
-    gx = np.clip((xy[:, 0] + 0.5) / stride - 0.5, 0, width - 1)
-    gy = np.clip((xy[:, 1] + 0.5) / stride - 0.5, 0, height - 1)
-    x0 = np.minimum(np.floor(gx).astype(np.int64), max(width - 2, 0))
-    y0 = np.minimum(np.floor(gy).astype(np.int64), max(height - 2, 0))
-    x1, y1 = np.minimum(x0 + 1, width - 1), np.minimum(y0 + 1, height - 1)
-    fx, fy = (gx - x0)[:, None], (gy - y0)[:, None]
-    top = field[:, y0, x0].T * (1 - fx) + field[:, y0, x1].T * fx
-    bottom = field[:, y1, x0].T * (1 - fx) + field[:, y1, x1].T * fx
-    return top * (1 - fy) + bottom * fy
+    channels, height, width = field.shape
+    # Channel-last rows: each corner reads C contiguous values (2-3x faster than gathering
+    # every channel plane at the P points).
+    rows = np.ascontiguousarray(field.reshape(channels, -1).T)  # (h * w, C)
+    return sample_per_point(rows, (height, width), np.zeros(len(xy), np.int64), xy, stride)
 
 
 def group_poses(
@@ -258,8 +253,8 @@ def group_poses(
             for level in _LEVELS:
                 source, target, edge = level[:, types[batch]]  # (B, W) each
                 at = poses[rows, source]  # (B, W, 2)
-                step = _sample_edges(flat, (height, width), edge.ravel(), at.reshape(-1, 2),
-                                     stride)  # fmt: skip
+                step = sample_per_point(flat, (height, width), edge.ravel(),
+                                        at.reshape(-1, 2), stride)  # fmt: skip
                 poses[rows, target] = at + step.reshape(at.shape)
             traced[batch] = True
         chosen.append(seed)
@@ -269,14 +264,17 @@ def group_poses(
     return poses[chosen, :NUM_KEYPOINTS].reshape(-1, NUM_KEYPOINTS, 2)
 
 
-def _sample_edges(
-    flat: np.ndarray, size: tuple[int, int], edges: np.ndarray, xy: np.ndarray, stride: int
+def sample_per_point(
+    flat: np.ndarray, size: tuple[int, int], fields: np.ndarray, xy: np.ndarray, stride: int
 ) -> np.ndarray:
-    """Bilinear (dx, dy) of field ``edges[i]`` at point ``xy[i]`` (input pixels, clamped to
-    the map) -> (P, 2): :func:`sample_bilinear` with one field per point.
+    """Bilinear value of field ``fields[i]`` at point ``xy[i]`` (input pixels, clamped to the
+    map) -> (P, C).
 
     Args:
-        flat: (E * h * w, 2) fields, edge-major; size: (h, w).
+        flat: (F * h * w, C) fields, field-major then row-major, C values per cell.
+        size: (h, w) of one field.
+        fields: (P,) field of each point.
+        xy: (P, 2) points in input pixels; stride: input pixels per map cell.
     """
     height, width = size
     gx = np.clip((xy[:, 0] + 0.5) / stride - 0.5, 0, width - 1)
@@ -285,7 +283,7 @@ def _sample_edges(
     y0 = np.minimum(gy.astype(np.int64), max(height - 2, 0))
     step_x, step_y = (x0 + 1 < width).astype(np.int64), (y0 + 1 < height) * width
     fx, fy = (gx - x0)[:, None], (gy - y0)[:, None]
-    corner = (edges * height + y0) * width + x0
+    corner = (fields * height + y0) * width + x0
     top = flat[corner] * (1 - fx) + flat[corner + step_x] * fx
     bottom = flat[corner + step_y] * (1 - fx) + flat[corner + step_y + step_x] * fx
     return top * (1 - fy) + bottom * fy
@@ -398,8 +396,11 @@ def decode_poses(
     scores = hough_scores(heatmap_probs, short_offsets, stride, radius, input_size, hough_stride)
     types, xy, _ = find_peaks(scores, peak_threshold, hough_stride)
     positions = group_poses(types, xy, mid_offsets, stride, nms_radius, max_people)  # (N, K, 2)
-    every_channel = sample_bilinear(heatmap_probs, positions.reshape(-1, 2), stride)  # (N*K, K)
-    keypoint_probs = every_channel.reshape(-1, NUM_KEYPOINTS, NUM_KEYPOINTS).diagonal(0, 1, 2)
+    height, width = heatmap_probs.shape[-2:]
+    own_type = np.tile(np.arange(NUM_KEYPOINTS), len(positions))  # each keypoint's own map
+    keypoint_probs = sample_per_point(
+        heatmap_probs.reshape(-1, 1), (height, width), own_type, positions.reshape(-1, 2), stride
+    ).reshape(-1, NUM_KEYPOINTS)
     hopeful = keypoint_probs.mean(1) >= min_score
     positions, keypoint_probs = positions[hopeful], keypoint_probs[hopeful]
     keypoint_scores = expected_oks(positions, keypoint_probs, scores, radius, hough_stride)

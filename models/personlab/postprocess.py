@@ -52,7 +52,11 @@ from describeme.models.personlab.content import (
 from describeme.models.personlab.decode import Poses, decode_poses
 from describeme.models.personlab.model import NUM_EDGES, OUTPUT_STRIDES
 from describeme.models.personlab.refine import refine_long_offsets, refine_mid_offsets
-from describeme.models.personlab.segment import assign_pixels, embedding_distances
+from describeme.models.personlab.segment import (
+    assign_pixels,
+    embedding_distances,
+    exclusive_owner,
+)
 from describeme.operators.quality import part_pixel_scores, pixel_score, qam_score
 from describeme.types import Persons
 
@@ -185,14 +189,17 @@ class PersonLabPostprocessor:
         maps = content_maps(outputs, letterbox, heads=not self.exclusive_masks)
         content = content_box(letterbox)
         up = upsample_crop(distances, letterbox, content)  # (h, w, N)
-        members = assign_pixels(
-            up.transpose(2, 0, 1), maps.segmentation, self.embedding_threshold,
-            self.segmentation_threshold, self.exclusive_masks,
-        )  # fmt: skip
         source_keypoints = keypoints.copy()
         source_keypoints[..., :2] = letterbox.points_to_source(keypoints[..., :2])
         if self.exclusive_masks:
-            return self._exclusive_people(members, maps, scores, source_keypoints, probs)
+            owner = exclusive_owner(
+                up, maps.segmentation, self.embedding_threshold, self.segmentation_threshold
+            )
+            return self._exclusive_people(owner, maps, scores, source_keypoints, probs)
+        members = assign_pixels(
+            up.transpose(2, 0, 1), maps.segmentation, self.embedding_threshold,
+            self.segmentation_threshold,
+        )  # fmt: skip
         rows_any, cols_any = members.any(2), members.any(1)  # (N, h), (N, w)
         people = []
         for j in range(len(scores)):
@@ -216,25 +223,25 @@ class PersonLabPostprocessor:
 
     def _exclusive_people(
         self,
-        members: np.ndarray,
+        owner: np.ndarray,
         maps: ContentMaps,
         scores: np.ndarray,
         keypoints: np.ndarray,
         probs: np.ndarray,
     ) -> Persons:
-        """People from exclusive memberships, with every table a whole-image pass
+        """People from the exclusive owner map, with every table a whole-image pass
         (:mod:`describeme.models.common.tables`) over the owned cells of the semantic heads'
         own grid (:func:`semantic_samples`): the cost does not grow with the crowd.
 
         Args:
-            members: (N, h, w) bool, at most one person per pixel.
+            owner: (h, w) content-region owner map, 1 + person index (0 = nobody).
             keypoints: (N, 17, 3) in source pixels; probs: (N, 17) heatmap probabilities.
         """
         count = len(scores)
-        owner = np.where(members.any(0), members.argmax(0) + 1, 0).astype(np.int32)
         rows, cols = source_sampling(maps.content_shape, maps.source_size)
-        source_owner = owner[rows[:, None], cols[None, :]].astype(np.uint8)
-        source_parts = maps.part_map[rows[:, None], cols[None, :]]
+        # Nearest neighbour as whole rows, then columns: 4-5x faster than one 2-D fancy index.
+        source_owner = owner.astype(np.uint8)[rows][:, cols]
+        source_parts = maps.part_map[rows][:, cols]
         masks, part_area = owner_masks(source_owner, source_parts, count)
         rows, cols, logits = semantic_samples(maps, owner)
         seg = maps.segmentation[rows, cols]

@@ -95,3 +95,32 @@ def assign_pixels(
         nearest = np.where(member, distances, np.inf).argmin(0)  # (h, w)
         member &= np.arange(distances.shape[0])[:, None, None] == nearest[None]
     return member
+
+
+def exclusive_owner(
+    distances: np.ndarray,
+    segmentation_probs: np.ndarray,
+    threshold: float = 0.25,
+    segmentation_threshold: float = 0.5,
+) -> np.ndarray:
+    """The exclusive assignment as one owner map, without (N, h, w) memberships.
+
+    Args:
+        distances: (h, w, N) embedding distances, channel-last (as upsampled), N >= 1.
+        segmentation_probs: (h, w) person probability.
+        threshold, segmentation_threshold: as for :func:`assign_pixels`.
+
+    Returns:
+        (h, w) int32: 1 + the index of the pixel's person, 0 for nobody; the same people as
+        ``assign_pixels(distances.transpose(2, 0, 1), ..., exclusive=True)`` (a pixel joins its
+        nearest person exactly when that distance is below ``threshold``; ties go to the first).
+    """
+    if distances.shape[:2] != segmentation_probs.shape or distances.shape[2] == 0:
+        raise ValueError(
+            f"distances {distances.shape} must be (h, w, N >= 1) over segmentation "
+            f"{segmentation_probs.shape}"
+        )
+    nearest = distances.argmin(-1)
+    best = np.take_along_axis(distances, nearest[..., None], -1)[..., 0]
+    joins = (best < threshold) & (segmentation_probs >= segmentation_threshold)
+    return np.where(joins, nearest + 1, 0).astype(np.int32)

@@ -15,9 +15,15 @@ from describeme.models.personlab.decode import (
     group_poses,
     hough_scores,
     keypoint_soft_nms,
+    sample_bilinear,
+    sample_per_point,
 )
 from describeme.models.personlab.refine import refine_mid_offsets
-from describeme.models.personlab.segment import assign_pixels, embedding_distances
+from describeme.models.personlab.segment import (
+    assign_pixels,
+    embedding_distances,
+    exclusive_owner,
+)
 from describeme.models.personlab.synthetic import box_owners, ideal_outputs, standing_pose
 
 torch.set_num_threads(1)
@@ -108,6 +114,27 @@ def test_peaks_match_a_cell_by_cell_reference_at_edges_and_plateaus(seed: int) -
     assert len(found) == len(expected) > 0
     np.testing.assert_allclose(np.array(found), np.array(expected), atol=1e-9)
     assert np.all(np.diff(values) <= 0)
+
+
+@pytest.mark.parametrize("stride", [4, 8])
+def test_bilinear_sampling_matches_grid_sample_with_border_clamping(stride: int) -> None:
+    """Input-pixel points, half-pixel cell centres, clamped at the edges: ``grid_sample``
+    (align_corners=False, border padding) is the reference; off-map points included."""
+    rng = np.random.default_rng(stride)
+    field = rng.standard_normal((5, 6, 9))
+    xy = np.concatenate([rng.uniform(-20, 9 * stride + 20, (40, 1)),
+                         rng.uniform(-20, 6 * stride + 20, (40, 1))], axis=1)  # fmt: skip
+    gx, gy = (xy[:, 0] + 0.5) / stride - 0.5, (xy[:, 1] + 0.5) / stride - 0.5
+    grid = np.stack([(2 * gx + 1) / 9 - 1, (2 * gy + 1) / 6 - 1], axis=1)
+    reference = torch.nn.functional.grid_sample(
+        torch.from_numpy(field)[None], torch.from_numpy(grid)[None, None],
+        align_corners=False, padding_mode="border",
+    )[0, :, 0].T.numpy()  # fmt: skip
+    np.testing.assert_allclose(sample_bilinear(field, xy, stride), reference, atol=1e-12)
+    # One field per point: the value of that point's own field, as sampling every field.
+    which = rng.integers(0, 5, 40)
+    own = sample_per_point(field.reshape(-1, 1), (6, 9), which, xy, stride)[:, 0]
+    np.testing.assert_allclose(own, reference[np.arange(40), which], atol=1e-12)
 
 
 def test_no_votes_give_no_peaks_and_no_people() -> None:
@@ -309,6 +336,22 @@ def test_assignment_by_threshold_non_exclusive_and_exclusive(exclusive, expected
     member = assign_pixels(distances, seg, threshold=0.25, exclusive=exclusive)
     assert member[0, 0].astype(int).tolist() == expected_a
     assert member[1, 0].astype(int).tolist() == expected_b
+
+
+@pytest.mark.parametrize("people", [1, 3, 12])
+def test_exclusive_owner_map_is_the_exclusive_assignment(people: int) -> None:
+    """The owner map equals 1 + the person of each pixel's exclusive membership (0 = none),
+    including ties (quantised distances: the first nearest person wins in both)."""
+    rng = np.random.default_rng(people)
+    distances = np.round(rng.uniform(0, 0.6, (20, 30, people)), 1)  # many exact ties
+    seg = rng.uniform(0, 1, (20, 30))
+    member = assign_pixels(distances.transpose(2, 0, 1), seg, 0.25, 0.5, exclusive=True)
+    expected = np.where(member.any(0), member.argmax(0) + 1, 0)
+    owner = exclusive_owner(distances, seg, 0.25, 0.5)
+    np.testing.assert_array_equal(owner, expected)
+    assert 0 < (owner > 0).sum() < owner.size
+    with pytest.raises(ValueError, match="must be"):
+        exclusive_owner(distances[:, :-1], seg)
 
 
 def test_assignment_rejects_mismatched_shapes() -> None:
