@@ -29,7 +29,8 @@ class ContentMaps:
     Attributes:
         segmentation: (h, w) person probability.
         part_logits: (h, w, 22) attribute logits.
-        part_map: (h, w) uint8 foreground argmax part.
+        part_map: (h, w) uint8 foreground argmax part; None when not asked for (the exclusive
+            postprocess needs it only at owned pixels: :func:`foreground_parts`).
         heads: color/size/pattern logits, (h, w, C) each; empty unless asked for.
         content_shape: (h, w); source_size: (height, width) of the source frame.
         semantic: attribute/color/size/pattern logits on the heads' own grid, (C, H/4, W/4)
@@ -39,7 +40,7 @@ class ContentMaps:
 
     segmentation: np.ndarray
     part_logits: np.ndarray
-    part_map: np.ndarray
+    part_map: np.ndarray | None
     heads: dict[str, np.ndarray]
     content_shape: tuple[int, int]
     source_size: tuple[int, int]
@@ -48,16 +49,17 @@ class ContentMaps:
 
 
 def content_maps(
-    outputs: Mapping[str, np.ndarray], letterbox: Letterbox, heads: bool = True
-) -> ContentMaps:
+    outputs: Mapping[str, np.ndarray], letterbox: Letterbox, heads: bool = True,
+    part_map: bool = True,
+) -> ContentMaps:  # fmt: skip
     """Upsamples the segmentation and attribute heads (and, with ``heads``, the
-    characteristic heads) to the content region."""
+    characteristic heads) to the content region; with ``part_map``, the whole part map."""
     content = content_box(letterbox)
     part_logits = upsample_crop(outputs["attribute"], letterbox, content)
     return ContentMaps(
         segmentation=sigmoid(upsample_crop(outputs["segmentation"], letterbox, content))[..., 0],
         part_logits=part_logits,
-        part_map=part_logits[..., 1:].argmax(-1).astype(np.uint8) + 1,  # as argmax of softmax
+        part_map=foreground_parts(part_logits) if part_map else None,
         heads=(
             {n: upsample_crop(outputs[n], letterbox, content) for n in CHARACTERISTIC_HEADS}
             if heads
@@ -68,6 +70,21 @@ def content_maps(
         semantic={n: outputs[n] for n in ("attribute", *CHARACTERISTIC_HEADS)},
         origin=(content[1], content[0]),
     )
+
+
+def foreground_parts(part_logits: np.ndarray, where: np.ndarray | None = None) -> np.ndarray:
+    """(h, w) uint8 argmax over the foreground parts 1..21 of (h, w, 22) logits (the argmax
+    of their softmax); with ``where`` (h, w) bool, computed there only, 0 elsewhere.
+
+    The per-pixel argmax over the short last axis is a large share of the postprocess; people
+    cover a fraction of the frame, and the exclusive postprocess reads parts at owned pixels
+    only.
+    """
+    if where is None:
+        return part_logits[..., 1:].argmax(-1).astype(np.uint8) + 1
+    parts = np.zeros(part_logits.shape[:2], np.uint8)
+    parts[where] = part_logits[where][:, 1:].argmax(-1).astype(np.uint8) + 1
+    return parts
 
 
 def semantic_samples(

@@ -45,6 +45,7 @@ from describeme.models.personlab.content import (
     CHARACTERISTIC_HEADS,
     ContentMaps,
     content_maps,
+    foreground_parts,
     semantic_samples,
     source_mask,
     source_sampling,
@@ -186,7 +187,8 @@ class PersonLabPostprocessor:
         )
         stride = letterbox.target_size[0] // outputs["heatmaps"].shape[-2]
         distances = np.minimum(embedding_distances(long, keypoints, probs, stride), _FAR)
-        maps = content_maps(outputs, letterbox, heads=not self.exclusive_masks)
+        exclusive = self.exclusive_masks
+        maps = content_maps(outputs, letterbox, heads=not exclusive, part_map=not exclusive)
         content = content_box(letterbox)
         up = upsample_crop(distances, letterbox, content)  # (h, w, N)
         source_keypoints = keypoints.copy()
@@ -238,15 +240,16 @@ class PersonLabPostprocessor:
             keypoints: (N, 17, 3) in source pixels; probs: (N, 17) heatmap probabilities.
         """
         count = len(scores)
+        part_map = foreground_parts(maps.part_logits, owner > 0)  # nobody's pixels are unread
         rows, cols = source_sampling(maps.content_shape, maps.source_size)
         # Nearest neighbour as whole rows, then columns: 4-5x faster than one 2-D fancy index.
         source_owner = owner.astype(np.uint8)[rows][:, cols]
-        source_parts = maps.part_map[rows][:, cols]
+        source_parts = part_map[rows][:, cols]
         masks, part_area = owner_masks(source_owner, source_parts, count)
         rows, cols, logits = semantic_samples(maps, owner)
         seg = maps.segmentation[rows, cols]
         tables = pixel_tables(
-            owner[rows, cols], maps.part_map[rows, cols], logits["attribute"],
+            owner[rows, cols], part_map[rows, cols], logits["attribute"],
             {n: logits[n] for n in CHARACTERISTIC_HEADS}, np.maximum(seg, 1 - seg), count,
             part_area, scores.astype(np.float64),
             threshold=self.qam_threshold, qam_weights=self.qam_weights,
@@ -298,6 +301,7 @@ class PersonLabPostprocessor:
         if region is None:
             return fields
         inside = member[region]  # (h_j, w_j) bool
+        assert maps.part_map is not None  # content_maps(part_map=True) on this path
         labels_crop = np.where(inside, maps.part_map[region], 0).astype(np.uint8)
         origin = (region[0].start, region[1].start)
         mask = source_mask(labels_crop, origin, maps.content_shape, maps.source_size)

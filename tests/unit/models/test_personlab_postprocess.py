@@ -200,3 +200,20 @@ def test_untrained_model_outputs_decode_to_consistent_persons() -> None:
         assert persons.masks is not None and len(persons.masks) == len(persons)
         assert all(m.image_size == letterbox.source_size for m in persons.masks)
         assert np.isfinite(persons.keypoints).all() and np.isfinite(persons.quality).all()
+
+
+def test_foreground_parts_where_equals_the_full_map_there_and_zero_elsewhere() -> None:
+    """The exclusive postprocess computes part labels at owned pixels only; there they are
+    the full map's (foreground argmax, background never chosen)."""
+    from describeme.models.personlab.content import foreground_parts
+
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((12, 16, 22)).astype(np.float32)
+    logits[..., 0] += 10.0  # background wins the plain argmax everywhere
+    full = foreground_parts(logits)
+    np.testing.assert_array_equal(full, logits[..., 1:].argmax(-1) + 1)
+    assert full.min() >= 1
+    where = rng.uniform(size=(12, 16)) < 0.3
+    partial = foreground_parts(logits, where)
+    np.testing.assert_array_equal(partial[where], full[where])
+    assert not partial[~where].any()
