@@ -185,6 +185,9 @@ def main() -> None:
             "Before the Kalman filter, an exponential average of the box centre's velocity "
             "(weight 0.85) scored IDF1 0.872 (Campus) / 0.837 (Stadtmitte), MOTA 0.832 / "
             "0.866 on these detections.",
+            "With min_iou 0.3 (the default until 2026-12-07; 0.4 since) the default tracker "
+            "scored MOTA 0.835 / 0.870, IDF1 0.888 / 0.885, ID switches 1.4 / 3.2 "
+            "(Campus / Stadtmitte, 5 seeds).",
         ],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -164,6 +164,20 @@ def test_min_iou_gate(min_iou: float, shift: float, same_track: bool) -> None:
     assert (out[1] == [0]) is same_track
 
 
+def test_default_gate_keeps_a_hidden_persons_identity_off_a_neighbour() -> None:
+    """A tracked person goes undetected (hidden behind someone) while another person's box
+    overlaps its last box at IoU 0.36. By default the other person starts a track of their
+    own; a 0.3 gate hands them the hidden person's id (the switch that mixes two people's
+    clothes into one description)."""
+    hidden, neighbour = [0, 0, 40, 100], [19, 0, 59, 100]  # IoU 21 / 59 = 0.36
+    for min_iou, inherits in ((None, False), (0.3, True)):
+        options = {} if min_iou is None else {"min_iou": min_iou}
+        tracker = HungarianTracker(predict_motion=False, **options)
+        assert _run(tracker, [[hidden]] * 3) == [[-1], [-1], [0]]
+        out = tracker.update(_persons([neighbour]), 3).track_id.tolist()
+        assert (out == [0]) is inherits, (min_iou, out)
+
+
 def _half_masks() -> tuple[RunLengthMask, RunLengthMask]:
     left, right = np.zeros(IMAGE, np.uint8), np.zeros(IMAGE, np.uint8)
     left[20:100, 10:25] = 5  # part labels, not just 1
