@@ -115,7 +115,8 @@ def exclusive_owner(
         ``assign_pixels(distances.transpose(2, 0, 1), ..., exclusive=True)`` (a pixel joins its
         nearest person exactly when that distance is below ``threshold``; ties go to the first).
     """
-    if distances.shape[:2] != segmentation_probs.shape or distances.shape[2] == 0:
+    shape = distances.shape
+    if len(shape) != 3 or shape[:2] != segmentation_probs.shape or shape[2] == 0:
         raise ValueError(
             f"distances {distances.shape} must be (h, w, N >= 1) over segmentation "
             f"{segmentation_probs.shape}"
