@@ -29,8 +29,6 @@ class ContentMaps:
     Attributes:
         segmentation: (h, w) person probability.
         part_logits: (h, w, 22) attribute logits.
-        part_map: (h, w) uint8 foreground argmax part; None when not asked for (the exclusive
-            postprocess needs it only at owned pixels: :func:`foreground_parts`).
         heads: color/size/pattern logits, (h, w, C) each; empty unless asked for.
         content_shape: (h, w); source_size: (height, width) of the source frame.
         semantic: attribute/color/size/pattern logits on the heads' own grid, (C, H/4, W/4)
@@ -40,7 +38,6 @@ class ContentMaps:
 
     segmentation: np.ndarray
     part_logits: np.ndarray
-    part_map: np.ndarray | None
     heads: dict[str, np.ndarray]
     content_shape: tuple[int, int]
     source_size: tuple[int, int]
@@ -49,17 +46,15 @@ class ContentMaps:
 
 
 def content_maps(
-    outputs: Mapping[str, np.ndarray], letterbox: Letterbox, heads: bool = True,
-    part_map: bool = True,
-) -> ContentMaps:  # fmt: skip
+    outputs: Mapping[str, np.ndarray], letterbox: Letterbox, heads: bool = True
+) -> ContentMaps:
     """Upsamples the segmentation and attribute heads (and, with ``heads``, the
-    characteristic heads) to the content region; with ``part_map``, the whole part map."""
+    characteristic heads) to the content region (part labels: :func:`foreground_parts`)."""
     content = content_box(letterbox)
     part_logits = upsample_crop(outputs["attribute"], letterbox, content)
     return ContentMaps(
         segmentation=sigmoid(upsample_crop(outputs["segmentation"], letterbox, content))[..., 0],
         part_logits=part_logits,
-        part_map=foreground_parts(part_logits) if part_map else None,
         heads=(
             {n: upsample_crop(outputs[n], letterbox, content) for n in CHARACTERISTIC_HEADS}
             if heads

@@ -187,8 +187,7 @@ class PersonLabPostprocessor:
         )
         stride = letterbox.target_size[0] // outputs["heatmaps"].shape[-2]
         distances = np.minimum(embedding_distances(long, keypoints, probs, stride), _FAR)
-        exclusive = self.exclusive_masks
-        maps = content_maps(outputs, letterbox, heads=not exclusive, part_map=not exclusive)
+        maps = content_maps(outputs, letterbox, heads=not self.exclusive_masks)
         content = content_box(letterbox)
         up = upsample_crop(distances, letterbox, content)  # (h, w, N)
         source_keypoints = keypoints.copy()
@@ -203,13 +202,14 @@ class PersonLabPostprocessor:
             self.segmentation_threshold,
         )  # fmt: skip
         rows_any, cols_any = members.any(2), members.any(1)  # (N, h), (N, w)
+        part_map = foreground_parts(maps.part_logits)
         people = []
         for j in range(len(scores)):
             rows, cols = np.flatnonzero(rows_any[j]), np.flatnonzero(cols_any[j])
             region = None
             if rows.size:
                 region = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-            fields = self._pixel_fields(members[j], region, maps, float(scores[j]))
+            fields = self._pixel_fields(members[j], region, maps, part_map, float(scores[j]))
             box = fields.pop("box")
             if box is None:
                 box = self._keypoint_box(source_keypoints[j], probs[j], letterbox.source_size)
@@ -277,6 +277,7 @@ class PersonLabPostprocessor:
         member: np.ndarray,
         region: tuple[slice, slice] | None,
         maps: ContentMaps,
+        part_map: np.ndarray,
         score: float,
     ) -> dict[str, Any]:
         """Mask, box, part and characteristic fields of one person, each with a leading axis
@@ -286,6 +287,7 @@ class PersonLabPostprocessor:
             member: (h, w) bool content-region membership.
             region: bounding slices of ``member`` (None when empty).
             maps: the image's content-region maps.
+            part_map: (h, w) content-region part labels (:func:`foreground_parts`).
             score: the person's soft-NMS score (QAM's S_b).
         """
         heads = maps.heads
@@ -301,8 +303,7 @@ class PersonLabPostprocessor:
         if region is None:
             return fields
         inside = member[region]  # (h_j, w_j) bool
-        assert maps.part_map is not None  # content_maps(part_map=True) on this path
-        labels_crop = np.where(inside, maps.part_map[region], 0).astype(np.uint8)
+        labels_crop = np.where(inside, part_map[region], 0).astype(np.uint8)
         origin = (region[0].start, region[1].start)
         mask = source_mask(labels_crop, origin, maps.content_shape, maps.source_size)
         part_area = mask.label_areas(NUM_PARTS).astype(np.float32)

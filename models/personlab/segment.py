@@ -90,11 +90,12 @@ def assign_pixels(
             f"distances {distances.shape} and segmentation {segmentation_probs.shape} "
             "must share (h, w)"
         )
-    member = (distances < threshold) & (segmentation_probs >= segmentation_threshold)[None]
-    if exclusive and distances.shape[0] > 1:
-        nearest = np.where(member, distances, np.inf).argmin(0)  # (h, w)
-        member &= np.arange(distances.shape[0])[:, None, None] == nearest[None]
-    return member
+    if exclusive and len(distances):
+        owner = exclusive_owner(
+            distances.transpose(1, 2, 0), segmentation_probs, threshold, segmentation_threshold
+        )
+        return owner[None] == np.arange(1, len(distances) + 1)[:, None, None]
+    return (distances < threshold) & (segmentation_probs >= segmentation_threshold)[None]
 
 
 def exclusive_owner(
@@ -111,9 +112,10 @@ def exclusive_owner(
         threshold, segmentation_threshold: as for :func:`assign_pixels`.
 
     Returns:
-        (h, w) int32: 1 + the index of the pixel's person, 0 for nobody; the same people as
-        ``assign_pixels(distances.transpose(2, 0, 1), ..., exclusive=True)`` (a pixel joins its
-        nearest person exactly when that distance is below ``threshold``; ties go to the first).
+        (h, w) int32: 1 + the index of the pixel's person, 0 for nobody. A pixel with
+        person probability >= ``segmentation_threshold`` joins its nearest person when that
+        distance is below ``threshold`` (ties go to the first); ``assign_pixels(...,
+        exclusive=True)`` is this map as (N, h, w) memberships.
     """
     shape = distances.shape
     if len(shape) != 3 or shape[:2] != segmentation_probs.shape or shape[2] == 0:

@@ -340,16 +340,22 @@ def test_assignment_by_threshold_non_exclusive_and_exclusive(exclusive, expected
 
 @pytest.mark.parametrize("people", [1, 3, 12])
 def test_exclusive_owner_map_is_the_exclusive_assignment(people: int) -> None:
-    """The owner map equals 1 + the person of each pixel's exclusive membership (0 = none),
-    including ties (quantised distances: the first nearest person wins in both)."""
+    """The owner map is 1 + each pixel's nearest person within t (0 = none), including ties
+    (quantised distances: the first nearest person wins), and assign_pixels' exclusive
+    memberships are that map."""
     rng = np.random.default_rng(people)
     distances = np.round(rng.uniform(0, 0.6, (20, 30, people)), 1)  # many exact ties
     seg = rng.uniform(0, 1, (20, 30))
-    member = assign_pixels(distances.transpose(2, 0, 1), seg, 0.25, 0.5, exclusive=True)
-    expected = np.where(member.any(0), member.argmax(0) + 1, 0)
+    # Reference: every pixel within t of somebody (p_S >= 0.5) goes to its nearest one.
+    member = (distances < 0.25) & (seg >= 0.5)[..., None]  # (h, w, N)
+    nearest = np.where(member, distances, np.inf).argmin(-1)
+    expected = np.where(member.any(-1), nearest + 1, 0)
     owner = exclusive_owner(distances, seg, 0.25, 0.5)
     np.testing.assert_array_equal(owner, expected)
     assert 0 < (owner > 0).sum() < owner.size
+    memberships = assign_pixels(distances.transpose(2, 0, 1), seg, 0.25, 0.5, exclusive=True)
+    people_ids = np.arange(1, people + 1)[:, None, None]
+    np.testing.assert_array_equal(memberships, owner[None] == people_ids)
     with pytest.raises(ValueError, match="must be"):
         exclusive_owner(distances[:, :-1], seg)
 
