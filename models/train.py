@@ -118,6 +118,10 @@ class TrainConfig(LoopConfig):
     schedule: ScheduleConfig = ScheduleConfig()
     eval: EvalConfig = EvalConfig()
     keep_checkpoints: int = Field(default=3, ge=1)  # newest checkpoint_<step>.pt files kept
+    # Start from this checkpoint's weights (a release or training checkpoint of the same model
+    # and arguments, or a bundled model's name: "personlab") with a fresh optimizer and
+    # schedule; a resumed run takes its weights from the resumed checkpoint instead.
+    init_weights: str | None = None
 
 
 @dataclass
@@ -270,6 +274,8 @@ def train_parser(
     optimizer = build_optimizer(module, **config.optimizer.model_dump())
     scheduler = build_scheduler(optimizer, total_steps=total_steps, **config.schedule.model_dump())
     state = _resume_state(resume, output_dir, module, config.model.name)
+    if state is None and config.init_weights:
+        _init_weights(config.init_weights, module, config.model.name)
     model: nn.Module = module
     if world_size > 1:
         ids = [target.index] if target.type == "cuda" else None
@@ -279,6 +285,9 @@ def train_parser(
         (output_dir / CONFIG_NAME).write_text(dump_config(config), encoding="utf-8")
         log.info("training %s for %d steps on %d x %s; resolved config in %s", spec.title,
                  total_steps, world_size, target, output_dir / CONFIG_NAME)  # fmt: skip
+        if config.max_minutes is not None:
+            log.info("time budget %.1f min: the schedule is fitted to the steps that fit",
+                     config.max_minutes)  # fmt: skip
     trainer = Trainer(
         model=model, compute_loss=spec.build_loss(config.model, target),
         optimizer=optimizer, scheduler=scheduler, device=target, total_steps=total_steps,
@@ -289,6 +298,7 @@ def train_parser(
         eval_every=config.eval.every_steps, evaluate=build_evaluate(config, target),
         eval_at_end=config.eval.at_end, save=_saver(config, module, output_dir),
         rank=rank, world_size=world_size, progress=progress if rank == 0 else None,
+        time_budget_s=None if config.max_minutes is None else 60 * config.max_minutes,
     )  # fmt: skip
     if state is not None:
         trainer.load_state_dict(state)
@@ -300,7 +310,7 @@ def train_parser(
     outcome = trainer.run(batches)
     checkpoint = outcome["checkpoint"]
     result = TrainResult(
-        step=outcome["step"], total_steps=total_steps, output_dir=str(output_dir),
+        step=outcome["step"], total_steps=outcome["total_steps"], output_dir=str(output_dir),
         checkpoint=None if checkpoint is None else str(checkpoint),
         log_path=str(output_dir / LOG_NAME), losses=outcome["losses"],
         metrics=outcome["metrics"], seconds=outcome["seconds"], world_size=world_size,
@@ -320,27 +330,52 @@ def _resume_state(
     if str(resume) == "auto" and not path.is_file():
         log.info("no %s to resume from: starting a new run", path)
         return None
+    payload = _matching_checkpoint(path, module, model_name, "resume")
+    if not payload.get("training_state"):
+        raise ConfigError(
+            f"{path}: has weights but no training state, so it cannot be resumed; "
+            "resume from a checkpoint written by describeme train, or start from its weights "
+            "with init_weights"
+        )
+    module.load_state_dict(payload["state_dict"])
+    log.info("resuming from %s at step %d", path, payload["training_state"]["step"])
+    return dict(payload["training_state"])
+
+
+def _init_weights(name_or_path: str, module: nn.Module, model_name: str) -> None:
+    """Loads ``init_weights`` (a checkpoint file or a bundled model's name) into ``module``:
+    a fresh run that starts from trained weights."""
+    from describeme.errors import DataError
+    from describeme.models.registry import resolve_model_path
+
+    try:
+        path = resolve_model_path(name_or_path)
+    except DataError as exc:
+        raise ConfigError(f"init_weights: {str(exc).removeprefix('--model ')}") from None
+    payload = _matching_checkpoint(path, module, model_name, "start from")
+    module.load_state_dict(payload["state_dict"])
+    log.info("starting from the weights of %s", path)
+
+
+def _matching_checkpoint(
+    path: Path, module: nn.Module, model_name: str, verb: str
+) -> dict[str, Any]:
+    """Reads ``path``, checking it holds ``model_name`` with ``module``'s arguments."""
     payload = read_checkpoint(path)
     if payload["model_name"] != model_name:
         raise ConfigError(
-            f"{path}: holds a '{payload['model_name']}' model, not {model_name}; resume "
-            "with the train config the run started with"
+            f"{path}: holds a '{payload['model_name']}' model, not {model_name}; {verb} "
+            "it with a train config of that model"
         )
     expected = getattr(module, "model_args", {})
     different = sorted(k for k in expected if payload["model_args"].get(k) != expected[k])
     if different:
         raise ConfigError(
-            f"{path}: cannot resume: the checkpoint's model differs from the config in "
-            f"{different}; resume with the config the run started with ({CONFIG_NAME})"
+            f"{path}: cannot {verb} it: the checkpoint's model differs from the config in "
+            f"{different}; use the model settings it was trained with ({CONFIG_NAME} of its "
+            "run, or its model card)"
         )
-    if not payload.get("training_state"):
-        raise ConfigError(
-            f"{path}: has weights but no training state, so it cannot be resumed; "
-            "resume from a checkpoint written by describeme train"
-        )
-    module.load_state_dict(payload["state_dict"])
-    log.info("resuming from %s at step %d", path, payload["training_state"]["step"])
-    return dict(payload["training_state"])
+    return payload
 
 
 def _saver(config: TrainConfig, module: nn.Module, output_dir: Path) -> Any:

@@ -20,7 +20,7 @@ import json
 import logging
 import math
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -101,6 +101,9 @@ class LoopConfig(StrictModel):
     log_every: int = Field(default=10, ge=1)
     checkpoint_every: int = Field(default=1000, ge=0)  # 0 = only at the end
     output_dir: str = "runs/train"
+    # Wall-clock budget of the run (None = none): the schedule is shortened to the steps that
+    # fit (see Trainer), so a lent GPU's fixed minutes end with an annealed model.
+    max_minutes: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _one_length(self) -> LoopConfig:
@@ -151,6 +154,33 @@ def step_batch_keys(
     return [(epoch, int(i)) for i in chosen[rank::world_size]]
 
 
+class StepBatches:
+    """The keys of :func:`step_batch_keys` for steps ``start_step .. total_steps - 1``, as a
+    ``batch_sampler``: each epoch's permutation is drawn once, not once per step (a
+    640,000-image epoch takes ~10 ms to permute; per step, 20,000 steps took minutes)."""
+
+    def __init__(self, length: int, batch_size: int, seed: int, start_step: int,
+                 total_steps: int, rank: int = 0, world_size: int = 1) -> None:  # fmt: skip
+        self.length, self.batch_size, self.seed = length, batch_size, seed
+        self.start_step, self.total_steps = start_step, total_steps
+        self.rank, self.world_size = rank, world_size
+
+    def __len__(self) -> int:
+        return max(self.total_steps - self.start_step, 0)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        per_epoch = steps_per_epoch(self.length, self.batch_size, self.world_size)
+        global_batch = self.batch_size * self.world_size
+        epoch, order = -1, np.empty(0, np.int64)
+        for step in range(self.start_step, self.total_steps):
+            step_epoch, within = divmod(step, per_epoch)
+            if step_epoch != epoch:
+                epoch = step_epoch
+                order = np.random.default_rng((self.seed, epoch)).permutation(self.length)
+            chosen = order[within * global_batch : (within + 1) * global_batch]
+            yield [(epoch, int(i)) for i in chosen[self.rank :: self.world_size]]
+
+
 class EpochIndexed(torch.utils.data.Dataset):
     """``dataset[(epoch, index)]``: selects the augmentation epoch per item (worker-safe)."""
 
@@ -180,10 +210,7 @@ def build_batches(
     world_size: int = 1,
 ) -> Iterable[Any]:
     """A DataLoader yielding the batches of steps ``start_step .. total_steps - 1``."""
-    keys = [
-        step_batch_keys(s, len(dataset), batch_size, seed, rank, world_size)
-        for s in range(start_step, total_steps)
-    ]
+    keys = StepBatches(len(dataset), batch_size, seed, start_step, total_steps, rank, world_size)
     return torch.utils.data.DataLoader(
         EpochIndexed(dataset),
         batch_sampler=keys,
@@ -239,14 +266,29 @@ def build_optimizer(
     return torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay, betas=betas)
 
 
+class LrSchedule:
+    """:func:`lr_factor` as a ``LambdaLR`` function whose length can change mid-run.
+
+    A time-budgeted run (``max_minutes``) learns how many steps fit only once it has timed
+    some, and then shortens ``total_steps`` so the cosine still reaches its floor by the end
+    (:class:`describeme.models.common.training.Trainer` does it). ``LambdaLR`` saves this
+    object's attributes with its state; the trainer re-applies its own total after a resume.
+    """
+
+    def __init__(self, total_steps: int, **schedule: Any) -> None:
+        lr_factor(0, total_steps=total_steps, **schedule)  # fail fast on a bad kind
+        self.total_steps = total_steps
+        self.schedule = schedule
+
+    def __call__(self, step: int) -> float:
+        return lr_factor(step, total_steps=self.total_steps, **self.schedule)
+
+
 def build_scheduler(
     optimizer: torch.optim.Optimizer, *, total_steps: int, **schedule: Any
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """LambdaLR following :func:`lr_factor` (``schedule`` = ScheduleConfig fields)."""
-    lr_factor(0, total_steps=total_steps, **schedule)  # fail fast on a bad kind
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, total_steps=total_steps, **schedule)
-    )
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, LrSchedule(total_steps, **schedule))
 
 
 def distributed_world() -> tuple[int, int]:

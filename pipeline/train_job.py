@@ -3,7 +3,9 @@
 The training itself is :func:`describeme.models.train.train_parser` (plain torch); this
 module only places it:
 
-- ``workers == 1``, no GPU and no Ray address: in this process (no Ray start-up cost);
+- ``workers == 1``, no ``gpus_per_worker`` and no Ray address: in this process (no Ray
+  start-up cost, and no Ray needed at all: a bare GPU machine trains this way, on the
+  config's ``device``, ``auto`` = CUDA when present);
 - ``workers == 1`` otherwise: one Ray task asking for ``gpus_per_worker`` GPUs;
 - ``workers > 1``: a Ray Train ``TorchTrainer``; Ray sets up the process group (NCCL on
   GPUs, gloo on CPUs) and each worker trains on its shard of every global batch.
@@ -20,8 +22,6 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
-
-import ray
 
 from describeme.errors import DescribemeError, ServiceError
 
@@ -81,7 +81,21 @@ def _train(
     return train_parser(config, resume=resume, device=device, progress=progress).to_dict()
 
 
+def _import_ray() -> Any:
+    """Ray, imported only by the runs that need it (in-process training does not)."""
+    try:
+        import ray
+    except ImportError:
+        raise ServiceError(
+            "Ray is not installed: install describeme with its dependencies for --workers > 1,"
+            " --gpus-per-worker or --ray-address, or train in this process (--workers 1, no "
+            "--gpus-per-worker; the config's device 'auto' uses a GPU when there is one)"
+        ) from None
+    return ray
+
+
 def _init_ray(address: str | None) -> None:
+    ray = _import_ray()
     if ray.is_initialized():
         return
     # Local runs need no cluster auth token on disk (Ray 2.60 writes one under ~/.ray otherwise).
@@ -97,6 +111,7 @@ def _init_ray(address: str | None) -> None:
 
 def _run_task(payload: dict[str, Any], resume: str | None, gpus: float) -> dict[str, Any]:
     """One Ray task; its device is the GPU Ray assigned (or the CPU)."""
+    ray = _import_ray()
     task = ray.remote(num_cpus=CPUS_PER_WORKER, num_gpus=gpus)(_task_entry)
     try:
         return ray.get(task.remote(payload, resume, gpus > 0))

@@ -4,7 +4,8 @@ A model's train module supplies ``compute_loss(model, batch) -> {"loss": ..., te
 an optional ``evaluate(module) -> metrics`` and ``save(step, metrics, training_state) ->
 path``; the Trainer does the rest: AMP (fp16 autocast + grad scaling) on CUDA, gradient
 clipping, the learning-rate schedule, periodic evaluation and checkpoints, a JSON-lines log,
-and exact resume (optimizer, scheduler, scaler and RNG state in ``state_dict``).
+exact resume (optimizer, scheduler, scaler and RNG state in ``state_dict``) and an optional
+wall-clock budget (:meth:`Trainer.run`).
 
 Under ``torch.distributed`` (DDP) every rank steps; only rank 0 logs, evaluates and saves.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,24 @@ LossFn = Callable[[nn.Module, Any], Mapping[str, torch.Tensor]]
 EvalFn = Callable[[nn.Module], dict[str, float]]
 SaveFn = Callable[[int, dict[str, float], dict[str, Any]], Path]
 Wrap = Callable[[Iterable[Any], int, str], Iterator[Any]]  # (items, total, label) -> items
+
+
+# Time budget (Trainer.run): steps left out of the timing (allocator warm-up, cuDNN autotuning),
+# steps timed before the first re-fit, and the share of the budget kept in hand.
+BUDGET_WARMUP_STEPS = 3
+BUDGET_CALIBRATION_STEPS = 20
+BUDGET_MARGIN = 0.03
+
+
+@dataclass
+class _BudgetClock:
+    """Where a time-budgeted run stands: when and at which step it started, the (elapsed,
+    step) timing mark after the warm-up steps, and whether the half-way re-fit ran."""
+
+    started: float = 0.0
+    first_step: int = 0
+    mark: tuple[float, int] | None = None
+    refit_halfway: bool = False
 
 
 class Trainer:
@@ -47,6 +67,8 @@ class Trainer:
         save: ``(step, metrics, training_state) -> checkpoint path`` (rank 0).
         rank, world_size: this process in the distributed group.
         progress: optional ``wrap(items, total, label)`` progress bar.
+        time_budget_s: wall-clock seconds the run may take, final evaluation and checkpoint
+            included (None = no limit); see :meth:`run`.
     """
 
     def __init__(
@@ -70,7 +92,10 @@ class Trainer:
         rank: int = 0,
         world_size: int = 1,
         progress: Wrap | None = None,
+        time_budget_s: float | None = None,
     ) -> None:
+        if time_budget_s is not None and time_budget_s <= 0:
+            raise ValueError(f"time_budget_s must be > 0, got {time_budget_s}")
         self.model, self.compute_loss = model, compute_loss
         self.module: nn.Module = getattr(model, "module", model)
         self.optimizer, self.scheduler, self.device = optimizer, scheduler, device
@@ -83,10 +108,14 @@ class Trainer:
         self.checkpoint_every, self.eval_every = checkpoint_every, eval_every
         self.evaluate, self.eval_at_end, self.save = evaluate, eval_at_end, save
         self.rank, self.world_size, self.progress = rank, world_size, progress
+        self.time_budget_s = time_budget_s
+        self.planned_steps = total_steps  # total_steps before a time budget shortened it
+        self._budget = _BudgetClock()
         self.step = 0
         self.metrics: dict[str, float] = {}
         self.last_losses: dict[str, float] = {}
         self.checkpoint: Path | None = None
+        self._eval_seconds = 0.0
 
     def state_dict(self) -> dict[str, Any]:
         """Everything a resumed run needs besides the weights (``weights_only``-loadable)."""
@@ -109,6 +138,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
+        self._set_total_steps(self.total_steps)  # this run's length, not the saved schedule's
         torch.set_rng_state(state["torch_rng"])
         if "cuda_rng" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -149,16 +179,26 @@ class Trainer:
         """Trains until ``total_steps``; returns ``step``, ``losses``, ``metrics``, ``checkpoint``.
 
         ``batches`` must yield the batches of steps ``self.step + 1 ..`` in order.
+
+        With ``time_budget_s`` the run fits its schedule to the clock: once
+        ``BUDGET_CALIBRATION_STEPS`` steps are timed (and again at half the budget), the
+        schedule's ``total_steps`` is shortened to the steps that fit in the time left, less
+        the last evaluation's duration when one runs at the end, so the learning rate still
+        anneals to its floor; whatever the estimate, no step starts after the budget is spent.
+        Under DDP every rank decides from the slowest rank's clock, so all stop together.
         """
         remaining = self.total_steps - self.step
         items = batches if self.progress is None else self.progress(batches, remaining, "training")
         started = time.perf_counter()
+        self._budget = _BudgetClock(started, self.step)
         for batch in items:
             if self.step >= self.total_steps:
                 break
             tick = time.perf_counter()
             self.last_losses = self.train_step(batch)
             self._after_step(time.perf_counter() - tick)
+            if self.time_budget_s is not None:
+                self._fit_budget()
         if self.step < self.total_steps:
             raise RuntimeError(
                 f"the data ran out at step {self.step} of {self.total_steps}; the batch "
@@ -169,7 +209,59 @@ class Trainer:
         self._save()  # the last checkpoint always carries the final metrics
         elapsed = time.perf_counter() - started
         return {"step": self.step, "losses": self.last_losses, "metrics": self.metrics,
-                "checkpoint": self.checkpoint, "seconds": elapsed}  # fmt: skip
+                "checkpoint": self.checkpoint, "seconds": elapsed,
+                "total_steps": self.total_steps}  # fmt: skip
+
+    def _set_total_steps(self, total: int) -> None:
+        """Moves the run's last step, and the schedule's (an :class:`LrSchedule`) with it."""
+        self.total_steps = total
+        for fn in getattr(self.scheduler, "lr_lambdas", ()):
+            if hasattr(fn, "total_steps"):
+                fn.total_steps = total
+
+    def _elapsed_s(self) -> float:
+        """Seconds since :meth:`run` started, the slowest rank's under DDP."""
+        elapsed = time.perf_counter() - self._budget.started
+        if self.world_size > 1:
+            value = torch.tensor([elapsed], dtype=torch.float64, device=self.device)
+            torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX)
+            elapsed = float(value.item())
+        return elapsed
+
+    def _fit_budget(self) -> None:
+        """After each step of a time-budgeted run: stop, or re-fit the schedule's length."""
+        assert self.time_budget_s is not None
+        clock, budget = self._budget, self.time_budget_s
+        elapsed = self._elapsed_s()
+        done = self.step - clock.first_step
+        if done == BUDGET_WARMUP_STEPS:
+            clock.mark = (elapsed, self.step)  # first steps pay for allocator and autotuning
+        if elapsed >= budget:
+            if self.step < self.total_steps:
+                log.info("time budget of %.1f min spent at step %d (planned %d): ending the run",
+                         budget / 60, self.step, self.planned_steps)  # fmt: skip
+                self._set_total_steps(self.step)
+            return
+        calibrate = done == BUDGET_CALIBRATION_STEPS
+        halfway = (not clock.refit_halfway and elapsed >= budget / 2
+                   and done > BUDGET_CALIBRATION_STEPS)  # fmt: skip
+        if not (calibrate or halfway) or clock.mark is None:
+            return
+        clock.refit_halfway = clock.refit_halfway or halfway
+        since, at_step = clock.mark
+        per_step = (elapsed - since) / max(self.step - at_step, 1)
+        reserve = self._eval_seconds if self.eval_at_end and self.evaluate is not None else 0.0
+        left = budget - elapsed - reserve - BUDGET_MARGIN * budget
+        fits = self.step + max(int(left / max(per_step, 1e-9)), 1)
+        total = min(fits, self.planned_steps)
+        if total != self.total_steps:
+            log.info("time budget: %.2f s/step, %d steps fit in %.1f min; schedule length %d -> %d",
+                     per_step, total, budget / 60, self.total_steps, total)  # fmt: skip
+            if self.rank == 0 and self.json_log is not None:
+                self.json_log.write({"kind": "budget", "step": self.step,
+                                     "elapsed_s": elapsed, "seconds_per_step": per_step,
+                                     "total_steps": total})  # fmt: skip
+            self._set_total_steps(total)
 
     def _due(self, every: int) -> bool:
         return every > 0 and self.step % every == 0
@@ -203,6 +295,7 @@ class Trainer:
             self.metrics = self.evaluate(self.module.eval())
         finally:
             self.module.train(was_training)
+        self._eval_seconds = time.perf_counter() - started
         if self.json_log is not None:
             self.json_log.write({"kind": "eval", "step": self.step, "metrics": self.metrics,
                             "seconds": time.perf_counter() - started})  # fmt: skip

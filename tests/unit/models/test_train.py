@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -13,11 +14,12 @@ from torch import nn
 
 from describeme.errors import ConfigError
 from describeme.models.checkpoint import read_checkpoint, save_checkpoint
-from describeme.models.common.training import Trainer
+from describeme.models.common.training import BUDGET_CALIBRATION_STEPS, Trainer
 from describeme.models.hptr.config import build_model_from_config
 from describeme.models.train import load_train_config, train_parser
 from describeme.models.training import (
     JsonLog,
+    StepBatches,
     build_optimizer,
     build_scheduler,
     lr_factor,
@@ -76,6 +78,17 @@ def test_batch_order_is_sharded_and_covers_each_epoch() -> None:
         step_batch_keys(0, 3, 2, seed=0, world_size=2)
 
 
+@pytest.mark.parametrize(("start", "rank", "world_size"), [(0, 0, 1), (5, 1, 2), (2, 0, 2)])
+def test_step_batches_are_the_step_keys_with_one_permutation_per_epoch(
+    start: int, rank: int, world_size: int
+) -> None:
+    # 13 images, batches of 2 per rank: epochs of 6 or 3 steps, the last image left over.
+    sampler = StepBatches(13, 2, seed=5, start_step=start, total_steps=20, rank=rank,
+                          world_size=world_size)  # fmt: skip
+    expected = [step_batch_keys(s, 13, 2, 5, rank, world_size) for s in range(start, 20)]
+    assert list(sampler) == expected and len(sampler) == 20 - start
+
+
 def test_config_resolves_model_files_and_overrides() -> None:
     config = load_train_config(TINY, ["model.model.hidden_dim=32"])
     assert config.model.input_size == (64, 64) and config.model.model.hidden_dim == 32
@@ -92,6 +105,7 @@ def test_config_resolves_model_files_and_overrides() -> None:
         (["model=missing_model.yaml"], "model config 'missing_model.yaml' not found"),
         (["batch_size=0"], "batch_size"),
         (["schedule.kind=linear"], "schedule.kind"),
+        (["max_minutes=0"], "max_minutes"),
     ],
 )
 def test_bad_config_names_the_problem(overrides: list[str], message: str) -> None:
@@ -151,6 +165,32 @@ def test_resume_errors_are_clear(tmp_path: Path) -> None:
     assert fresh.step == 1
 
 
+def test_init_weights_starts_a_fresh_run_from_trained_weights(tmp_path: Path) -> None:
+    trained = train_parser(_config(tmp_path / "run", "steps=3"))
+    weights = read_checkpoint(trained.checkpoint)["state_dict"]
+    release = save_checkpoint(tmp_path / "release.pt",
+                              build_model_from_config(_config(tmp_path, "steps=1").model))
+    release_weights = read_checkpoint(release)["state_dict"]
+    # Zero steps are impossible: see the starting point through one step at a negligible lr.
+    start = train_parser(_config(tmp_path / "tune", "steps=1", "optimizer.lr=1e-12",
+                                 f"init_weights={trained.checkpoint}", "schedule.warmup_steps=0"))
+    tuned = read_checkpoint(start.checkpoint)
+    assert tuned["training_state"]["step"] == 1  # a new run, not a resumed one
+    assert all(torch.allclose(tuned["state_dict"][k].float(), weights[k].float(), atol=1e-8)
+               for k in weights if "running" not in k and "num_batches" not in k)  # fmt: skip
+    assert any(not torch.allclose(release_weights[k].float(), weights[k].float(), atol=1e-4)
+               for k in weights)  # a fresh model differs: the comparison can fail
+    with pytest.raises(ConfigError, match=r"cannot start from it.*\['hidden_dim'\]"):
+        train_parser(_config(tmp_path / "other", "steps=1", "model.model.hidden_dim=32",
+                             f"init_weights={trained.checkpoint}"))  # fmt: skip
+    with pytest.raises(ConfigError, match="init_weights: 'nowhere.pt': no such checkpoint"):
+        train_parser(_config(tmp_path / "none", "steps=1", "init_weights=nowhere.pt"))
+    with pytest.raises(ConfigError, match="holds a 'hptr' model, not personlab"):
+        train_parser(load_train_config(PERSONLAB_TINY, [
+            *FAST, f"output_dir={tmp_path / 'pl'}", "steps=1",
+            f"init_weights={trained.checkpoint}"]))  # fmt: skip
+
+
 def test_model_section_picks_the_model_by_name() -> None:
     from describeme.models.hptr.config import HPTRConfig
     from describeme.models.personlab.config import PersonLabConfig
@@ -196,17 +236,19 @@ class _Line(nn.Module):
         self.backbone = nn.Linear(1, 1)
 
 
-def _line_trainer(total: int, calls: list, **kwargs: object) -> Trainer:
+def _line_trainer(total: int, calls: list, step_s: float = 0.0, schedule: str = "constant",
+                  **kwargs: object) -> Trainer:  # fmt: skip
     torch.manual_seed(0)
     model = _Line()
     optimizer = build_optimizer(model, lr=0.1, backbone_lr_factor=1.0)
 
     def loss_fn(m: nn.Module, batch: torch.Tensor) -> dict:
+        time.sleep(step_s)
         return {"loss": ((m.backbone(batch) - 2 * batch) ** 2).mean()}
 
     return Trainer(
         model=model, compute_loss=loss_fn, optimizer=optimizer,
-        scheduler=build_scheduler(optimizer, total_steps=total, kind="constant"),
+        scheduler=build_scheduler(optimizer, total_steps=total, kind=schedule, min_factor=0.05),
         device=torch.device("cpu"), total_steps=total,
         evaluate=lambda m: calls.append(("eval", m.training)) or {"score": 1.0},
         save=lambda step, metrics, state: calls.append(("save", step, dict(metrics))) or Path(),
@@ -224,6 +266,48 @@ def test_generic_trainer_schedules_eval_and_saves() -> None:
     assert calls == [("eval", False), ("save", 2, {"score": 1.0}), ("eval", False),
                      ("save", 4, {"score": 1.0}), ("eval", False),
                      ("save", 5, {"score": 1.0})]  # fmt: skip
+
+
+def test_time_budget_shortens_the_schedule_to_the_steps_that_fit() -> None:
+    # 10 ms steps, a 0.6 s budget and 10,000 planned steps: ~55 fit. The run must end within
+    # its budget with the cosine annealed to its floor at its last step, not cut off mid-way.
+    calls: list = []
+    trainer = _line_trainer(10_000, calls, step_s=0.01, schedule="cosine", time_budget_s=0.6)
+    outcome = trainer.run([torch.linspace(-1, 1, 8)[:, None]] * 10_000)
+    step = outcome["step"]
+    assert BUDGET_CALIBRATION_STEPS < step < 200
+    assert outcome["total_steps"] == step == trainer.total_steps
+    assert trainer.planned_steps == 10_000
+    assert trainer.scheduler.lr_lambdas[0].total_steps == step  # the schedule moved with it
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.05, rel=0.2)
+    assert outcome["seconds"] < 0.6 + 0.4
+    assert calls[-1][:2] == ("save", step)  # evaluated and saved as at a normal end
+
+
+def test_time_budget_stops_the_run_when_spent() -> None:
+    # Steps that slow down after the estimate: whatever the estimate, no step starts after
+    # the budget is spent.
+    trainer = _line_trainer(10_000, [], step_s=0.0, time_budget_s=0.3)
+    slow = trainer.compute_loss
+
+    def slower(m: nn.Module, batch: torch.Tensor) -> dict:
+        time.sleep(0.0 if trainer.step < BUDGET_CALIBRATION_STEPS else 0.05)
+        return slow(m, batch)
+
+    trainer.compute_loss = slower
+    outcome = trainer.run([torch.linspace(-1, 1, 8)[:, None]] * 10_000)
+    assert outcome["step"] < 40 and outcome["total_steps"] == outcome["step"]
+    assert outcome["seconds"] < 0.3 + 0.3
+
+
+def test_resume_keeps_this_runs_length_not_the_saved_schedules() -> None:
+    # A run continued with more steps (train on from a finished run) must follow its own
+    # schedule, although LambdaLR restores the saved schedule object's total.
+    short = _line_trainer(4, [], schedule="cosine")
+    short.run([torch.ones(2, 1)] * 4)
+    longer = _line_trainer(10, [], schedule="cosine")
+    longer.load_state_dict(short.state_dict())
+    assert longer.scheduler.lr_lambdas[0].total_steps == 10
 
 
 def test_trainer_rejects_short_data_and_nan_loss() -> None:
