@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import ValidationError
 from torch import nn
 
-from describeme.errors import DataError, DescribemeError
+from describeme.errors import ConfigError, DataError, DescribemeError
 from describeme.models.checkpoint import load_checkpoint
 from describeme.models.inference import Parser, Predictor
 
@@ -118,10 +118,35 @@ def hptr_config_from_meta(meta: Mapping[str, Any]) -> Any:
     return HPTRConfig()
 
 
+POSTPROCESS_OVERRIDES = "postprocess_overrides"  # meta key load_parser adds for the factories
+
+
+def with_postprocess_overrides(config: Any, meta: Mapping[str, Any]) -> Any:
+    """``config`` (a model config with a ``postprocess`` section) with the settings
+    :func:`load_parser` was asked to change, validated by that section's own schema.
+
+    Raises:
+        ConfigError: an unknown key or a bad value, naming the keys the model has.
+    """
+    overrides = dict(meta.get(POSTPROCESS_OVERRIDES) or {})
+    if not overrides:
+        return config
+    section = type(config.postprocess)
+    try:
+        postprocess = section.model_validate({**config.postprocess.model_dump(), **overrides})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(
+            f"parser.postprocess for a {config.name} model: {problems} (its settings: "
+            f"{', '.join(section.model_fields)})"
+        ) from None
+    return config.model_copy(update={"postprocess": postprocess})
+
+
 def _hptr_parser(backend: Any, meta: Mapping[str, Any], size: tuple[int, int] | None) -> Parser:
     from describeme.models.hptr.config import build_postprocessor_from_config
 
-    config = hptr_config_from_meta(meta)
+    config = with_postprocess_overrides(hptr_config_from_meta(meta), meta)
     return Parser(
         backend=backend,
         postprocess=build_postprocessor_from_config(config),
@@ -164,6 +189,7 @@ def load_parser(
     size: tuple[int, int] | None = None,
     device: str = "cpu",
     precision: str = "fp32",
+    postprocess: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> Parser:
     """A :class:`Parser` (``parse(frames) -> list[Persons]``) for a checkpoint or bundled name.
@@ -174,6 +200,11 @@ def load_parser(
             on onnxruntime).
         size: (height, width) model input; default the checkpoint config's ``input_size``.
         device, precision, options: passed to ``build_backend``.
+        postprocess: decoding settings to change from the checkpoint's (keys of the model
+            config's ``postprocess`` section, e.g. ``score_threshold``).
+
+    Raises:
+        ConfigError: ``postprocess`` names an unknown setting or a bad value.
     """
     from describeme.models.runtime import build_backend
 
@@ -193,7 +224,25 @@ def load_parser(
         model, meta = load_checkpoint(path)
         factory = _parser_factory(path, meta)
         engine = build_backend(backend, model, device, precision, **options)
+    if postprocess:
+        meta = {**meta, POSTPROCESS_OVERRIDES: dict(postprocess)}
     return factory(engine, meta, None if size is None else (int(size[0]), int(size[1])))
+
+
+def check_postprocess(name_or_path: str | Path, postprocess: Mapping[str, Any]) -> None:
+    """Validates :func:`load_parser`'s ``postprocess`` against the model's settings without
+    building its network or backend (the CLI checks before starting Ray).
+
+    Raises:
+        ConfigError: an unknown setting or a bad value. DataError: an unreadable model.
+    """
+    from describeme.models.checkpoint import read_checkpoint
+
+    path = resolve_model_path(name_or_path)
+    load_plugins()
+    meta = _onnx_meta(path)[0] if path.suffix == ".onnx" else read_checkpoint(path)
+    factory = _parser_factory(path, meta)
+    factory(None, {**meta, POSTPROCESS_OVERRIDES: dict(postprocess)}, None)
 
 
 def trained_input_size(meta: Mapping[str, Any]) -> tuple[int, int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -43,6 +43,9 @@ class ParserConfig(StrictModel):
     max_batch_size: int = Field(default=8, ge=1)
     max_wait_ms: float = Field(default=10.0, ge=0.0)
     max_concurrency: int = Field(default=32, ge=1)  # parse calls an actor accepts at once (async)
+    # Decoding settings changed from the checkpoint's: keys of the model config's postprocess
+    # section (-o parser.postprocess.score_threshold=0.25), checked when the model loads.
+    postprocess: dict[str, Any] = Field(default_factory=dict)
     standin: StandinConfig = StandinConfig()
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from describeme.errors import DescribemeError
+from describeme.errors import ConfigError, DescribemeError
 from describeme.messages import Frame, ParsedFrame
 from describeme.pipeline.config import ParserConfig
 
@@ -47,17 +48,19 @@ class ModelParser:
         input_size: (height, width) of the model input; None = the model's training size.
         thumbnail_height: JPEG crop height per person for the describer (0 = none).
         threads: onnxruntime intra-op threads (0 = one per core); other backends ignore it.
+        postprocess: decoding settings changed from the checkpoint's (``score_threshold``...).
     """
 
     def __init__(self, model: str | Path, *, backend: str = "onnxruntime", device: str = "cpu",
                  precision: str = "fp32", input_size: tuple[int, int] | None = None,
-                 thumbnail_height: int = 96, threads: int = 0) -> None:
+                 thumbnail_height: int = 96, threads: int = 0,
+                 postprocess: Mapping[str, Any] | None = None) -> None:  # fmt: skip
         from describeme.models.registry import load_parser  # torch stays inside the actor
 
         size = None if input_size is None else (int(input_size[0]), int(input_size[1]))
         options = {"threads": int(threads)} if backend == "onnxruntime" else {}
         self.parser = load_parser(model, backend=backend, size=size, device=device,
-                                  precision=precision, **options)
+                                  precision=precision, postprocess=postprocess, **options)
         self.input_size = self.parser.input_size
         self.thumbnail_height = int(thumbnail_height)
 
@@ -104,18 +107,28 @@ def build_parser(config: ParserConfig) -> FrameParser:
 
         log.warning("using the ground-truth stand-in parser (a test double, not a model)")
         return GroundTruthParser(**config.standin.model_dump())
-    check_model_option(model)
+    check_model_option(model, config.postprocess)
     return ModelParser(model, backend=config.backend, device=config.device,
                        precision=config.precision, input_size=config.input_size,
                        thumbnail_height=config.standin.thumbnail_height,
-                       threads=config.threads)
+                       threads=config.threads, postprocess=config.postprocess)
 
 
-def check_model_option(model: str) -> None:
-    """Fails fast in the CLI (before starting Ray) when ``--model`` cannot work."""
+def check_model_option(model: str, postprocess: Mapping[str, Any] | None = None) -> None:
+    """Fails fast in the CLI (before starting Ray) when ``--model`` or
+    ``parser.postprocess`` cannot work.
+
+    Raises:
+        NoModelError: no such checkpoint or bundled model.
+        ConfigError: ``postprocess`` names a setting the model lacks, or a bad value, or is
+            given for the stand-in (which decodes nothing).
+    """
     if model == STANDIN:
+        if postprocess:
+            raise ConfigError("parser.postprocess changes a model's decoding; the stand-in "
+                              "parser has none (use parser.standin.* for its noise)")  # fmt: skip
         return
-    from describeme.models.registry import resolve_model_path
+    from describeme.models.registry import check_postprocess, resolve_model_path
 
     try:
         resolve_model_path(model)
@@ -123,3 +136,5 @@ def check_model_option(model: str) -> None:
         raise NoModelError(f"{exc}. Or pass --model standin to run the ground-truth test double "
                            "on synthetic clips that have ground truth ('describeme data synth "
                            "--video')") from None
+    if postprocess:
+        check_postprocess(model, postprocess)

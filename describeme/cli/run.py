@@ -176,7 +176,7 @@ def register(app: typer.Typer) -> None:
             return
         uris = list(sources or []) or [_sample_clip()]
         _check_local(uris)
-        check_model_option(cfg.parser.model)
+        check_model_option(cfg.parser.model, cfg.parser.postprocess)
         log.debug("resolved config:\n%s", dump_config(cfg))
         ids, videos = _stream_ids(uris), _out_videos(_default_out_video(out_video), len(uris))
         summary = _execute(cfg, redis_url, lambda graph, tick: graph.run(
@@ -206,7 +206,7 @@ def register(app: typer.Typer) -> None:
         cfg = _load(config, override, model=model, fps=fps, ray_address=ray_address,
                     metrics_port=metrics_port)
         files = expand_paths(paths)
-        check_model_option(cfg.parser.model)
+        check_model_option(cfg.parser.model, cfg.parser.postprocess)
         log.debug("resolved config:\n%s", dump_config(cfg))
         summary = _execute(cfg, redis_url, lambda graph, tick: _ingest(graph, files, tick))
         _finish({**summary, "config": cfg.model_dump(mode="json")}, summary_json)

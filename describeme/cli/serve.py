@@ -52,7 +52,7 @@ def _pipeline_options(config: Path | None, override: list[str], model: str | Non
     cfg = _load(config, override, model=model, ray_address=ray_address)
     # The pipeline writes where the API reads: --key-prefix wins over the config's sink.prefix.
     cfg.sink.prefix = key_prefix
-    check_model_option(cfg.parser.model)
+    check_model_option(cfg.parser.model, cfg.parser.postprocess)
     return PipelineOptions(cfg, SourcePolicy(media_roots), media_roots)
 
 

@@ -67,8 +67,9 @@ class Trainer:
         save: ``(step, metrics, training_state) -> checkpoint path`` (rank 0).
         rank, world_size: this process in the distributed group.
         progress: optional ``wrap(items, total, label)`` progress bar.
-        time_budget_s: wall-clock seconds the run may take, final evaluation and checkpoint
-            included (None = no limit); see :meth:`run`.
+        time_budget_s: wall-clock seconds of the step loop (None = no limit), periodic
+            evaluations and checkpoints included; the final evaluation is kept inside it only
+            once an earlier one has measured its length. See :meth:`run`.
     """
 
     def __init__(

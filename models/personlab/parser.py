@@ -48,8 +48,9 @@ def personlab_config_from_meta(meta: Mapping[str, Any]) -> PersonLabConfig:
 def personlab_parser(backend: Any, meta: Mapping[str, Any], size: tuple[int, int] | None) -> Any:
     """A registry :class:`~describeme.models.inference.Parser` decoding PersonLab heads."""
     from describeme.models.inference import Parser
+    from describeme.models.registry import with_postprocess_overrides
 
-    config = personlab_config_from_meta(meta)
+    config = with_postprocess_overrides(personlab_config_from_meta(meta), meta)
     return Parser(
         backend=backend,
         postprocess=build_postprocessor_from_config(config),

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
-from describeme.errors import DataError
+from describeme.errors import ConfigError, DataError
 from describeme.labels import NUM_COLORS, NUM_PARTS, NUM_PATTERNS, NUM_SIZES, PART_HAS_COLOR
 from describeme.masks import RunLengthMask
 from describeme.models import checkpoint as ckpt
@@ -24,6 +24,7 @@ from describeme.models.registry import (
     MODELS_DIR_ENV,
     PARSER_FACTORIES,
     NoBundledModelError,
+    check_postprocess,
     load_model,
     load_parser,
     load_predictor,
@@ -177,6 +178,20 @@ def test_parser_batches_frames_of_any_size(tiny_checkpoint: Path) -> None:
         parser.parse([np.zeros((4, 4), np.uint8)])
     with pytest.raises(ValueError, match="multiples of 32"):
         Parser(backend=None, postprocess=None, input_size=(50, 64))  # type: ignore[arg-type]
+
+
+def test_postprocess_overrides_change_the_decoding_and_are_checked(tiny_checkpoint: Path) -> None:
+    image = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    saved = load_parser(tiny_checkpoint, backend="torch")  # threshold 0.05 from its config
+    strict = load_parser(tiny_checkpoint, backend="torch", postprocess={"score_threshold": 1.0})
+    assert saved.postprocess.score_threshold == pytest.approx(0.05)
+    assert strict.postprocess.score_threshold == 1.0
+    assert len(saved.parse([image])[0]) > 0 and len(strict.parse([image])[0]) == 0
+    check_postprocess(tiny_checkpoint, {"score_threshold": 0.3, "mask_threshold": 0.4})
+    with pytest.raises(ConfigError, match=r"hptr model: max_people: Extra inputs.*score_thr"):
+        check_postprocess(tiny_checkpoint, {"max_people": 3})  # a PersonLab setting
+    with pytest.raises(ConfigError, match="score_threshold: Input should be less than"):
+        load_parser(tiny_checkpoint, backend="torch", postprocess={"score_threshold": 2})
 
 
 def test_predictor_runs_on_a_two_image_dataset(tiny_checkpoint: Path, synth_dir: Path) -> None:

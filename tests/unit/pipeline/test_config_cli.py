@@ -60,6 +60,28 @@ def test_standin_is_selected_only_explicitly() -> None:
     check_model_option("standin")
 
 
+@pytest.mark.parametrize(
+    ("model", "postprocess", "match"),
+    [("standin", {"score_threshold": 0.2}, "the stand-in parser has none"),
+     ("personlab", {"mask_threshold": 0.5}, "personlab model: mask_threshold: Extra inputs"),
+     ("personlab", {"max_people": 0}, "max_people: Input should be greater than or equal")],
+)  # fmt: skip
+def test_postprocess_settings_are_checked_before_ray_starts(
+    model: str, postprocess: dict, match: str
+) -> None:
+    with pytest.raises(ConfigError, match=match):
+        check_model_option(model, postprocess)
+
+
+def test_postprocess_settings_reach_the_model_parser() -> None:
+    config = PipelineConfig.model_validate(
+        {"parser": {"backend": "torch", "postprocess": {"score_threshold": 0.4, "max_people": 7}}}
+    )
+    check_model_option(config.parser.model, config.parser.postprocess)  # valid: no error
+    decoder = build_parser(config.parser).parser.postprocess
+    assert (decoder.score_threshold, decoder.max_people) == (0.4, 7)
+
+
 def _app() -> typer.Typer:
     from describeme.cli import run
 
