@@ -326,10 +326,16 @@ def expected_oks(
     v = centre[..., 1, None] + dy
     valid = (u >= 0) & (u < width) & (v >= 0) & (v < height)
     channel = np.arange(NUM_KEYPOINTS)[None, :, None]
-    votes = np.where(valid, scores[channel, v.clip(0, height - 1), u.clip(0, width - 1)], 0.0)
-    cell_x, cell_y = (u + 0.5) * hough_stride - 0.5, (v + 0.5) * hough_stride - 0.5
-    distance2 = (cell_x - keypoints[..., 0, None]) ** 2 + (cell_y - keypoints[..., 1, None]) ** 2
-    kernel = np.exp(-distance2 / (2 * scale[:, None, None] ** 2 * KAPPAS[None, :, None] ** 2))
+    cells = (channel * height + v.clip(0, height - 1)) * width + u.clip(0, width - 1)
+    votes = np.take(scores, cells) * valid  # one flat gather: 2x faster than three indices
+    # The Gaussian is separable: exp(-(ox^2 + oy^2) c) = exp(-ox^2 c) exp(-oy^2 c), so the
+    # exponentials are taken on the 2 reach + 1 offsets of each axis, not on all D disk cells.
+    steps = np.arange(-reach, reach + 1) * hough_stride
+    offset = (centre + 0.5) * hough_stride - 0.5 - keypoints  # (N, K, 2): cell minus keypoint
+    rate = 1.0 / (2 * scale[:, None, None] ** 2 * KAPPAS[None, :, None] ** 2)  # (N, K, 1)
+    along_x = np.exp(-((offset[..., 0, None] + steps) ** 2) * rate)  # (N, K, 2 reach + 1)
+    along_y = np.exp(-((offset[..., 1, None] + steps) ** 2) * rate)
+    kernel = along_x[..., dx + reach] * along_y[..., dy + reach]  # (N, K, D)
     mass = votes.sum(-1)
     integral = np.divide((votes * kernel).sum(-1), mass, out=np.zeros_like(mass), where=mass > 0)
     return keypoint_probs * integral

@@ -261,6 +261,37 @@ def test_expected_oks_falls_with_distance_as_the_coco_kernel() -> None:
     np.testing.assert_allclose(oks[0, 2:], expected[2:], rtol=1e-9)
 
 
+@pytest.mark.parametrize("hough_stride", [1, 2])
+def test_expected_oks_equals_the_formula_cell_by_cell(hough_stride: int) -> None:
+    # Random votes, people near and across the map's edges, sub-pixel keypoints: the
+    # vectorised (separable-kernel) scoring against eq. 3 summed one disk cell at a time.
+    rng = np.random.default_rng(3)
+    scores = rng.uniform(size=(NUM_KEYPOINTS, 24, 32)) * (rng.uniform(size=(1, 24, 32)) < 0.5)
+    keypoints = rng.uniform(-4, 68, size=(3, NUM_KEYPOINTS, 2))
+    probs = rng.uniform(size=(3, NUM_KEYPOINTS))
+    radius = 5.0
+    oks = expected_oks(keypoints, probs, scores, radius, hough_stride)
+    scales = np.sqrt(np.maximum(np.ptp(keypoints[..., 0], 1) * np.ptp(keypoints[..., 1], 1), 1))
+    kappa = 2 * np.asarray(KEYPOINT_SIGMAS)
+    reach = int(np.ceil(radius / hough_stride))
+    for n, k in np.ndindex(3, NUM_KEYPOINTS):
+        cx, cy = np.rint((keypoints[n, k] + 0.5) / hough_stride - 0.5).astype(int)
+        mass = weighted = 0.0
+        for dy in range(-reach, reach + 1):
+            for dx in range(-reach, reach + 1):
+                u, v = cx + dx, cy + dy
+                if (dx * dx + dy * dy) * hough_stride**2 > radius**2:
+                    continue
+                if not (0 <= u < 32 and 0 <= v < 24):
+                    continue
+                x, y = (u + 0.5) * hough_stride - 0.5, (v + 0.5) * hough_stride - 0.5
+                d2 = (x - keypoints[n, k, 0]) ** 2 + (y - keypoints[n, k, 1]) ** 2
+                mass += scores[k, v, u]
+                weighted += scores[k, v, u] * np.exp(-d2 / (2 * scales[n] ** 2 * kappa[k] ** 2))
+        expected = probs[n, k] * weighted / mass if mass > 0 else 0.0
+        assert oks[n, k] == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
 def test_keypoint_soft_nms_zeroes_keypoints_claimed_by_a_better_person() -> None:
     keypoints = np.zeros((3, NUM_KEYPOINTS, 2))
     keypoints[0] = np.arange(NUM_KEYPOINTS)[:, None] * 50.0

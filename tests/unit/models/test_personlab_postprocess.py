@@ -217,3 +217,9 @@ def test_foreground_parts_where_equals_the_full_map_there_and_zero_elsewhere() -
     partial = foreground_parts(logits, where)
     np.testing.assert_array_equal(partial[where], full[where])
     assert not partial[~where].any()
+    # A cropped (non-contiguous) map, as a pillarboxed content region gives: same labels.
+    wide = np.concatenate([rng.standard_normal((12, 3, 22)), logits], 1).astype(np.float32)
+    cropped = wide[:, 3:]
+    assert not cropped.flags.c_contiguous
+    np.testing.assert_array_equal(foreground_parts(cropped, where), partial)
+    assert np.isfinite(logits).all() and np.isfinite(cropped).all()  # inputs left untouched
