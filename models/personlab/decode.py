@@ -281,7 +281,9 @@ def sample_per_point(
     gy = np.clip((xy[:, 1] + 0.5) / stride - 0.5, 0, height - 1)
     x0 = np.minimum(gx.astype(np.int64), max(width - 2, 0))  # gx >= 0: truncation = floor
     y0 = np.minimum(gy.astype(np.int64), max(height - 2, 0))
-    step_x, step_y = (x0 + 1 < width).astype(np.int64), (y0 + 1 < height) * width
+    # x0 <= width - 2, so the right neighbour exists unless the map is one cell wide (then
+    # both corners are the same cell); the same for rows.
+    step_x, step_y = int(width > 1), width * int(height > 1)
     fx, fy = (gx - x0)[:, None], (gy - y0)[:, None]
     corner = (fields * height + y0) * width + x0
     top = flat[corner] * (1 - fx) + flat[corner + step_x] * fx

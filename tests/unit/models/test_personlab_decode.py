@@ -116,16 +116,20 @@ def test_peaks_match_a_cell_by_cell_reference_at_edges_and_plateaus(seed: int) -
     assert np.all(np.diff(values) <= 0)
 
 
-@pytest.mark.parametrize("stride", [4, 8])
-def test_bilinear_sampling_matches_grid_sample_with_border_clamping(stride: int) -> None:
+@pytest.mark.parametrize(("stride", "height", "width"), [(4, 6, 9), (8, 6, 9), (4, 1, 9),
+                                                          (4, 6, 1), (4, 1, 1)])
+def test_bilinear_sampling_matches_grid_sample_with_border_clamping(
+    stride: int, height: int, width: int
+) -> None:
     """Input-pixel points, half-pixel cell centres, clamped at the edges: ``grid_sample``
-    (align_corners=False, border padding) is the reference; off-map points included."""
+    (align_corners=False, border padding) is the reference; off-map points and maps one cell
+    high or wide included."""
     rng = np.random.default_rng(stride)
-    field = rng.standard_normal((5, 6, 9))
-    xy = np.concatenate([rng.uniform(-20, 9 * stride + 20, (40, 1)),
-                         rng.uniform(-20, 6 * stride + 20, (40, 1))], axis=1)  # fmt: skip
+    field = rng.standard_normal((5, height, width))
+    xy = np.concatenate([rng.uniform(-20, width * stride + 20, (40, 1)),
+                         rng.uniform(-20, height * stride + 20, (40, 1))], axis=1)  # fmt: skip
     gx, gy = (xy[:, 0] + 0.5) / stride - 0.5, (xy[:, 1] + 0.5) / stride - 0.5
-    grid = np.stack([(2 * gx + 1) / 9 - 1, (2 * gy + 1) / 6 - 1], axis=1)
+    grid = np.stack([(2 * gx + 1) / width - 1, (2 * gy + 1) / height - 1], axis=1)
     reference = torch.nn.functional.grid_sample(
         torch.from_numpy(field)[None], torch.from_numpy(grid)[None, None],
         align_corners=False, padding_mode="border",
@@ -133,7 +137,7 @@ def test_bilinear_sampling_matches_grid_sample_with_border_clamping(stride: int)
     np.testing.assert_allclose(sample_bilinear(field, xy, stride), reference, atol=1e-12)
     # One field per point: the value of that point's own field, as sampling every field.
     which = rng.integers(0, 5, 40)
-    own = sample_per_point(field.reshape(-1, 1), (6, 9), which, xy, stride)[:, 0]
+    own = sample_per_point(field.reshape(-1, 1), (height, width), which, xy, stride)[:, 0]
     np.testing.assert_allclose(own, reference[np.arange(40), which], atol=1e-12)
 
 
