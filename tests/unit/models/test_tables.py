@@ -37,6 +37,19 @@ def _tables(scene: dict, area: np.ndarray, instance: np.ndarray | None = None):
     )  # fmt: skip
 
 
+@pytest.mark.parametrize("count", [3, 255, 3000])  # 16-bit keys up to 2,978 people, then 64
+def test_owner_mask_part_areas_count_every_persons_pixels(count: int) -> None:
+    rng = np.random.default_rng(count)
+    owner = rng.integers(0, count + 1, (40, 60)).astype(np.uint8 if count < 256 else np.int32)
+    owner[0, :3] = (count, 1, 2)  # the largest id present
+    parts = rng.integers(1, NUM_PARTS, (40, 60)).astype(np.uint8)
+    masks, area = owner_masks(owner, parts, count)
+    for k in (0, 1, count - 1):
+        expected = np.bincount(parts[owner == k + 1], minlength=NUM_PARTS)
+        np.testing.assert_array_equal(area[k, 1:], expected[1:])
+        assert masks[k] is not None and masks[k].area == expected.sum()
+
+
 def test_tables_equal_the_person_by_person_computation() -> None:
     scene = _scene()
     owner, part_map = scene["owner"], scene["part_map"]
