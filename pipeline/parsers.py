@@ -107,7 +107,7 @@ def build_parser(config: ParserConfig) -> FrameParser:
 
         log.warning("using the ground-truth stand-in parser (a test double, not a model)")
         return GroundTruthParser(**config.standin.model_dump())
-    check_model_option(model, config.postprocess)
+    check_model_option(model)  # the load below checks config.postprocess itself
     return ModelParser(model, backend=config.backend, device=config.device,
                        precision=config.precision, input_size=config.input_size,
                        thumbnail_height=config.standin.thumbnail_height,
