@@ -22,7 +22,13 @@ run=${RUN_DIR:-$(mktemp -d)/run}
 init=${INIT_WEIGHTS:-personlab}
 [[ $config = /* ]] || config=$repo/$config
 [[ $out = /* ]] || out=$repo/$out
-mkdir -p "$out"
+[[ $run = /* ]] || run=$repo/$run
+if ! compgen -G "$repo/.whl/describeme-*.whl" > /dev/null; then
+    echo "error: no describeme wheel in $repo/.whl: run 'bash deploy/gpu/wheelhouse.sh' where" \
+        "there is network, and carry .whl/ to this machine" >&2
+    exit 2
+fi
+mkdir -p "$out" "$(dirname "$run")"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target "$site" "$repo"/.whl/*.whl
 export PYTHONPATH=$site${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
