@@ -173,8 +173,9 @@ def owner_masks(
     Returns:
         ``(masks, part_area)``: ``masks[k]`` is None when person k owns no source pixel.
     """
-    # Keys in 16 bits when they fit (up to 2,978 people): on a 512x384 frame the int64 keys
-    # and their count cost 2.3 ms, the uint16 ones 0.4 ms.
+    # Keys in 16 bits when they fit (up to 2,978 people): keys and count over a random
+    # 512x384 map take 0.4 ms instead of 2.3 ms in 64 bits (a crowded frame's whole call:
+    # 2.21 -> 1.95 ms).
     dtype = np.uint16 if (count + 1) * NUM_PARTS <= np.iinfo(np.uint16).max else np.int64
     keys = source_owner.astype(dtype).reshape(-1) * dtype(NUM_PARTS) + source_parts.reshape(-1)
     part_area = keyed_sums(keys, None, count + 1)[1:]
