@@ -8,6 +8,7 @@ plain Python values; torch tensors never leave the inference actor.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +22,7 @@ def _check_frame_keys(stream_id: str, frame_index: int, pts: float) -> None:
         raise ValueError(f"stream_id must be a non-empty string, got {stream_id!r}")
     if frame_index < 0:
         raise ValueError(f"frame_index must be >= 0, got {frame_index}")
-    if not np.isfinite(pts):
+    if not math.isfinite(pts):  # np.isfinite costs 30x more on a Python float
         raise ValueError(f"pts must be finite seconds, got {pts}")
 
 

@@ -16,7 +16,6 @@ import numpy as np
 from describeme.geometry import Letterbox
 from describeme.masks import RunLengthMask
 from describeme.models.common.dense import content_box, sigmoid, upsample_crop
-from describeme.models.personlab.decode import sample_bilinear
 
 CHARACTERISTIC_HEADS = ("color", "size", "pattern")
 SEMANTIC_STRIDE = 4  # output stride of the attribute and characteristic heads
@@ -99,6 +98,9 @@ def semantic_samples(
     One pixel per head cell (every ``SEMANTIC_STRIDE``-th content row and column, at the
     cells' centres) instead of every upsampled pixel: per-part distributions are area-weighted
     means, and the upsampled pixels between cell centres only interpolate the same logits.
+    Those pixels all sit at the same fraction of a cell past their cell, so the bilinear
+    values are one whole-grid blend, read at the owned cells: the cost does not grow with the
+    owned area, unlike a four-corner gather per sample.
 
     Args:
         maps: the image's content maps.
@@ -115,12 +117,38 @@ def semantic_samples(
     cols = np.arange((half - col0) % SEMANTIC_STRIDE, width, SEMANTIC_STRIDE)
     picked_rows, picked_cols = np.nonzero(owner[rows[:, None], cols[None, :]])
     rows, cols = rows[picked_rows], cols[picked_cols]
-    points = np.stack([cols + col0, rows + row0], axis=1).astype(np.float64)  # model (x, y)
-    logits = {
-        name: sample_bilinear(values, points, SEMANTIC_STRIDE)
-        for name, values in maps.semantic.items()
-    }
+    names = list(maps.semantic)
+    stacked = np.concatenate([maps.semantic[name] for name in names])  # (C, H/4, W/4)
+    cell_rows = (rows + row0 - half) // SEMANTIC_STRIDE
+    cell_cols = (cols + col0 - half) // SEMANTIC_STRIDE
+    values = np.zeros((rows.size, stacked.shape[0]))
+    if rows.size:
+        # Only the cells' bounding box (and the row and column past it) is blended.
+        top, left = int(cell_rows.min()), int(cell_cols.min())
+        bottom, right = int(cell_rows.max()) + 2, int(cell_cols.max()) + 2
+        # Model pixel SEMANTIC_STRIDE * i + half is (half + 0.5) / stride - 0.5 cells past
+        # the centre of cell i (sample_bilinear's convention).
+        blended = lattice_blend(
+            stacked[:, top:bottom, left:right], (half + 0.5) / SEMANTIC_STRIDE - 0.5
+        )  # (box h, box w, C)
+        values = blended[cell_rows - top, cell_cols - left]
+    bounds = np.cumsum([0] + [maps.semantic[name].shape[0] for name in names])
+    logits = {name: values[:, bounds[i] : bounds[i + 1]] for i, name in enumerate(names)}
     return rows, cols, logits
+
+
+def lattice_blend(field: np.ndarray, frac: float) -> np.ndarray:
+    """Bilinear values of (C, h, w) maps at every (row i + frac, col j + frac), 0 <= frac < 1,
+    the last row and column clamped as ``decode.sample_bilinear`` clamps -> (h, w, C) float64,
+    channel-last."""
+    values = np.ascontiguousarray(field.transpose(1, 2, 0), dtype=np.float64)
+    across = values * (1 - frac)
+    across[:, :-1] += values[:, 1:] * frac
+    across[:, -1] += values[:, -1] * frac
+    out = across * (1 - frac)
+    out[:-1] += across[1:] * frac
+    out[-1] += across[-1] * frac
+    return out
 
 
 def source_sampling(

@@ -84,7 +84,9 @@ def _traversal_levels() -> list[np.ndarray]:
 
 
 _LEVELS = _traversal_levels()  # 8 depths, 32 padded steps per seed (16 real)
+_WIDEST_LEVEL = max(level.shape[-1] for level in _LEVELS)
 _TRACE_BATCH = 64  # seeds traced per vectorised pass of group_poses
+_NMS_WINDOW = 256  # best seeds group_poses rejects against each person (doubles as needed)
 
 
 @dataclass
@@ -193,7 +195,9 @@ def find_peaks(
     cx = x + (mass * _NEIGHBOURS[:, 1]).sum(1) / total
     cy = y + (mass * _NEIGHBOURS[:, 0]).sum(1) / total
     xy = (np.stack([cx, cy], 1) + 0.5) * hough_stride - 0.5
-    order = np.lexsort((np.arange(k.size), k, -centre))
+    # The candidates are in (type, raster) order, so a stable sort by score breaks ties as
+    # documented (3x faster than a three-key lexsort).
+    order = np.argsort(-centre, kind="stable")
     return k[order], xy[order], centre[order]
 
 
@@ -241,26 +245,43 @@ def group_poses(
     # reject every seed within nms_radius of the same keypoint (one vector op per person).
     # Seeds are traced lazily, a batch of the next alive ones at a time (one vectorised step
     # per tree depth): with a low peak threshold there are ~1,000 seeds for the first
-    # max_people that survive.
+    # max_people that survive. The rejection runs on a window of the best seeds only (a crowd
+    # has thousands, most ranked below the max_people-th person's seed); once the window has
+    # no live seed it doubles, and the seeds it gains meet every person found so far at once,
+    # which is what they would have met one person at a time.
     alive = np.ones(len(types), bool)
+    window = min(len(types), _NMS_WINDOW)
     chosen: list[int] = []
-    while len(chosen) < max_people and alive.any():
-        seed = int(alive.argmax())  # first alive = best remaining
+    while len(chosen) < max_people:
+        if not alive[:window].any():
+            if window == len(types):
+                break
+            grown = min(len(types), 2 * window)
+            if chosen:
+                found = poses[chosen][:, types[window:grown]]  # (C, S, 2)
+                dx = found[..., 0] - seed_x[window:grown]
+                dy = found[..., 1] - seed_y[window:grown]
+                alive[window:grown] = (dx * dx + dy * dy > nms_radius**2).all(0)
+            window = grown
+            continue
+        seed = int(alive[:window].argmax())  # first alive = best remaining
         if not traced[seed]:
-            batch = np.flatnonzero(alive & ~traced)[:_TRACE_BATCH]  # starts with ``seed``
+            batch = np.flatnonzero(alive[:window] & ~traced[:window])[:_TRACE_BATCH]
             poses[batch, types[batch]] = xy[batch]
-            rows = batch[:, None]
+            rows = np.broadcast_to(batch[:, None], (len(batch), _WIDEST_LEVEL))
             for level in _LEVELS:
                 source, target, edge = level[:, types[batch]]  # (B, W) each
-                at = poses[rows, source]  # (B, W, 2)
-                step = sample_per_point(flat, (height, width), edge.ravel(),
-                                        at.reshape(-1, 2), stride)  # fmt: skip
-                poses[rows, target] = at + step.reshape(at.shape)
+                real = source != _SCRATCH  # half the padded steps are padding
+                row, source, target = rows[:, : real.shape[1]][real], source[real], target[real]
+                at = poses[row, source]  # (M, 2)
+                poses[row, target] = at + sample_per_point(
+                    flat, (height, width), edge[real], at, stride
+                )
             traced[batch] = True
         chosen.append(seed)
-        dx = poses[seed, :NUM_KEYPOINTS, 0][types] - seed_x
-        dy = poses[seed, :NUM_KEYPOINTS, 1][types] - seed_y
-        alive &= dx * dx + dy * dy > nms_radius**2  # kills seed too
+        dx = poses[seed, :NUM_KEYPOINTS, 0][types[:window]] - seed_x[:window]
+        dy = poses[seed, :NUM_KEYPOINTS, 1][types[:window]] - seed_y[:window]
+        alive[:window] &= dx * dx + dy * dy > nms_radius**2  # kills seed too
     return poses[chosen, :NUM_KEYPOINTS].reshape(-1, NUM_KEYPOINTS, 2)
 
 

@@ -229,6 +229,32 @@ def test_a_person_with_only_some_keypoints_is_grouped_from_whichever_seed_surviv
     assert (poses.keypoints[0, hidden, 2] < 0.2).all()  # unsupported keypoints score low
 
 
+def test_rejection_window_decodes_exactly_what_rejecting_every_seed_does(monkeypatch) -> None:
+    """group_poses rejects seeds against each new person on a window of the best ones, and
+    seeds entering a grown window against every person found so far: the people must be
+    those of the plain greedy pass over all seeds."""
+    import describeme.models.personlab.decode as decode
+
+    rng = np.random.default_rng(5)
+    seeds = 900  # a crowd's worth of candidates, many within nms_radius of each other
+    types = rng.integers(0, NUM_KEYPOINTS, seeds)
+    xy = rng.uniform(0, 128, (seeds, 2))
+    mid = rng.normal(0, 6, (32, 2, 16, 16))
+    monkeypatch.setattr(decode, "_NMS_WINDOW", 10**9)
+    plain = group_poses(types, xy, mid, stride=8, nms_radius=10.0, max_people=60)
+    for window in (1, 7, 64):
+        monkeypatch.setattr(decode, "_NMS_WINDOW", window)
+        windowed = group_poses(types, xy, mid, stride=8, nms_radius=10.0, max_people=60)
+        np.testing.assert_array_equal(windowed, plain)
+    assert len(plain) == 60  # the cap, not the seeds, ended the pass
+    everyone = group_poses(types, xy, mid, stride=8, nms_radius=10.0, max_people=255)
+    monkeypatch.setattr(decode, "_NMS_WINDOW", 10**9)
+    np.testing.assert_array_equal(
+        everyone, group_poses(types, xy, mid, stride=8, nms_radius=10.0, max_people=255)
+    )
+    assert 60 < len(everyone) < 255  # here the seeds ran out first
+
+
 def test_seed_within_nms_radius_of_a_decoded_keypoint_is_rejected() -> None:
     mid = np.zeros((32, 2, 4, 4))  # every edge points at its own source
     types = np.array([0, 0, 0])

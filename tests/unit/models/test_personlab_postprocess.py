@@ -223,3 +223,43 @@ def test_foreground_parts_where_equals_the_full_map_there_and_zero_elsewhere() -
     assert not cropped.flags.c_contiguous
     np.testing.assert_array_equal(foreground_parts(cropped, where), partial)
     assert np.isfinite(logits).all() and np.isfinite(cropped).all()  # inputs left untouched
+
+
+@pytest.mark.parametrize("origin", [(0, 0), (5, 0), (0, 9), (3, 6)])
+def test_semantic_samples_are_bilinear_samples_of_the_heads_at_the_owned_pixels(origin) -> None:
+    """semantic_samples blends the heads' grid once and reads it at the owned cells; the
+    values must be the per-point bilinear samples (clamped at the map's edge), for content
+    regions at any letterbox offset, owned cells at the last row and column included."""
+    from describeme.models.personlab.content import (
+        SEMANTIC_STRIDE,
+        ContentMaps,
+        semantic_samples,
+    )
+    from describeme.models.personlab.decode import sample_bilinear
+
+    rng = np.random.default_rng(sum(origin))
+    grid = (12, 16)  # the heads' grid over a 48 x 64 model input
+    semantic = {name: rng.standard_normal((channels, *grid)).astype(np.float32)
+                for name, channels in (("attribute", 22), ("color", 13), ("size", 5),
+                                       ("pattern", 5))}  # fmt: skip
+    content = (48 - origin[0], 64 - origin[1])
+    owner = (rng.uniform(size=content) < 0.4).astype(np.int32)
+    owner[-1, :] = owner[:, -1] = 1  # the edge cells, where sampling clamps
+    maps = ContentMaps(
+        segmentation=np.zeros(content), part_logits=np.zeros((*content, 22)), heads={},
+        content_shape=content, source_size=content, semantic=semantic, origin=origin,
+    )  # fmt: skip
+    inner = np.zeros_like(owner)  # a person off the edges: blending needs the cells past it
+    inner[10:30, 12:40] = 2
+    for owned in (owner, inner):
+        rows, cols, logits = semantic_samples(maps, owned)
+        assert rows.size > 20 and owned[rows, cols].all()
+        assert ((rows + origin[0]) % SEMANTIC_STRIDE == SEMANTIC_STRIDE // 2).all()
+        assert ((cols + origin[1]) % SEMANTIC_STRIDE == SEMANTIC_STRIDE // 2).all()
+        points = np.stack([cols + origin[1], rows + origin[0]], 1).astype(np.float64)
+        for name, values in semantic.items():
+            expected = sample_bilinear(values, points, SEMANTIC_STRIDE)
+            np.testing.assert_allclose(logits[name], expected, rtol=0, atol=1e-12)
+    nobody = semantic_samples(maps, np.zeros(content, np.int32))
+    assert nobody[0].size == 0 and all(v.shape == (0, semantic[n].shape[0])
+                                       for n, v in nobody[2].items())  # fmt: skip

@@ -275,6 +275,57 @@ def test_queue_blocking_put_waits_for_the_consumer() -> None:
     assert [queue.get(0), queue.get(0)] == [1, 2]
 
 
+def _waiting_consumer(queue: FrameQueue, timeout_s: float | None = None):
+    """A thread blocked in ``queue.get`` on an empty queue; returns (thread, results)."""
+    results: list[object] = []
+    thread = threading.Thread(target=lambda: results.append(queue.get(timeout_s)))
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not queue._consumer_waiting and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert queue._consumer_waiting
+    return thread, results
+
+
+def test_archive_queue_wakes_a_waiting_consumer_once_half_full() -> None:
+    """Archives trade latency for throughput: a per-frame wake-up costs the decode thread."""
+    queue = FrameQueue(8, drop_oldest=False)
+    thread, results = _waiting_consumer(queue)
+    for item in range(3):
+        queue.put(item)
+    thread.join(0.05)
+    assert thread.is_alive() and not results  # 3 of 8: not yet
+    queue.put(3)
+    thread.join(5)
+    assert results == [0]
+    # A consumer polling with a timeout still gets what is queued when the timeout ends.
+    queue = FrameQueue(8, drop_oldest=False)
+    thread, results = _waiting_consumer(queue, timeout_s=0.1)
+    queue.put("late")
+    thread.join(5)
+    assert results == ["late"]
+
+
+def test_live_queue_wakes_a_waiting_consumer_for_every_frame() -> None:
+    queue = FrameQueue(8, drop_oldest=True)
+    thread, results = _waiting_consumer(queue)
+    queue.put("now")
+    thread.join(5)
+    assert results == ["now"]
+
+
+def test_end_marker_wakes_a_consumer_waiting_on_a_part_filled_archive_queue() -> None:
+    queue = FrameQueue(8, drop_oldest=False)
+    queue.put(0)
+    assert queue.get() == 0
+    thread, results = _waiting_consumer(queue)
+    queue.put(1)
+    queue.put_final("end")
+    thread.join(5)
+    assert results == [1]
+    assert queue.get() == "end"
+
+
 def test_queue_close_wakes_a_blocked_producer() -> None:
     queue = FrameQueue(1, drop_oldest=False)
     queue.put(0)
