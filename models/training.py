@@ -233,7 +233,13 @@ def lr_factor(
     milestones: Iterable[float] = (0.67, 0.89),
     gamma: float = 0.1,
 ) -> float:
-    """Multiplier of the base learning rate at ``step`` (0-based optimizer step)."""
+    """Multiplier of the base learning rate at ``step`` (0-based optimizer step).
+
+    The warmup takes at most a fifth of ``total_steps``: a run shorter than its configured
+    warmup (a time budget fitted a GPU config's schedule to a few minutes, or a short trial
+    run) still reaches the full rate and anneals, instead of ending mid-ramp.
+    """
+    warmup_steps = min(warmup_steps, total_steps // 5)
     if warmup_steps and step < warmup_steps:
         return (step + 1) / warmup_steps
     if kind == "constant":

@@ -59,6 +59,16 @@ def test_lr_factor_table(step: int, kind: str, warmup: int, expected: float) -> 
     assert value == pytest.approx(expected, rel=1e-6)
 
 
+def test_a_run_shorter_than_its_warmup_still_reaches_the_rate_and_anneals() -> None:
+    # 100 steps with a 1,000-step warmup: the warmup is capped at 20 steps.
+    assert lr_factor(0, total_steps=100, warmup_steps=1000) == pytest.approx(1 / 20)
+    assert lr_factor(19, total_steps=100, warmup_steps=1000) == pytest.approx(1.0)
+    assert lr_factor(100, total_steps=100, warmup_steps=1000) == pytest.approx(0.01)
+    # A warmup within a fifth of the run is left as configured.
+    assert lr_factor(0, total_steps=100, warmup_steps=20) == pytest.approx(1 / 20)
+    assert lr_factor(0, total_steps=100, warmup_steps=10) == pytest.approx(1 / 10)
+
+
 def test_unknown_schedule_is_an_error() -> None:
     optimizer = torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=1.0)
     with pytest.raises(ValueError, match="unknown schedule kind 'linear'"):
