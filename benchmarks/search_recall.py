@@ -29,6 +29,10 @@ Writes ``benchmarks/results/search_recall.json`` (``search_recall_model.json`` w
 
     python benchmarks/search_recall.py [--videos 10] [--seconds 60] [--queries 400]
     python benchmarks/search_recall.py --model personlab --videos 6 --seconds 20
+        [-o parser.postprocess.score_threshold=0.1 ...] [--out results.json]
+
+``-o`` settings go to ``describeme run`` as its own ``-o`` overrides (decoding and tracking
+choices measured by the search they give).
 """
 
 from __future__ import annotations
@@ -182,8 +186,9 @@ def satisfies(groups: dict[str, dict[str, str | None]], wanted: list[tuple[str, 
 
 
 def model_tracks(
-    url: str, folders: list[Path], model: str, work: Path, prefix: str
-) -> dict[tuple[str, int], tuple[str, int] | None]:
+    url: str, folders: list[Path], model: str, work: Path, prefix: str,
+    overrides: list[str] = (),
+) -> dict[tuple[str, int], tuple[str, int] | None]:  # fmt: skip
     """Runs the pipeline with ``model`` over the videos (stream id = folder name) into the
     store at ``url``; returns model track key -> the ground-truth key it follows (or None)."""
     links = work / "streams"
@@ -194,6 +199,8 @@ def model_tracks(
                *[str(links / f"{f.name}.mp4") for f in folders], "--model", model,
                "--redis-url", url, "--tracks-out", str(work / "mot"), "--out-video", "none",
                "-o", f"sink.prefix={prefix}", "-o", "stream.num_cpus=0.05"]  # fmt: skip
+    for override in overrides:
+        command += ["-o", override]
     subprocess.run(command, check=True)
     links_to_truth = {}
     for folder in folders:
@@ -241,7 +248,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default=None, help="describe with this model (pipeline)")
+    parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="with --model: a describe run -o override (repeatable)")
+    parser.add_argument("--out", type=Path, default=None, help="JSON result path")
     args = parser.parse_args()
+    if args.override and args.model is None:
+        parser.error("-o applies to --model runs (the pipeline's settings)")
 
     from describeme.operators.redis_server import EmbeddedRedis
     from describeme.operators.retrieval import search_tracks
@@ -264,7 +276,8 @@ def main() -> None:
             if args.model is None:
                 follows = {key: key for key in truth}  # each stored track is its own truth
             else:
-                follows = model_tracks(redis.url, folders, args.model, Path(tmp), "recall:")
+                follows = model_tracks(redis.url, folders, args.model, Path(tmp), "recall:",
+                                       args.override)  # fmt: skip
             store.wait_indexed()
             keys = sorted(truth)
             # The same queries ranked with and without near-miss credit (runner-up shares).
@@ -306,7 +319,9 @@ def main() -> None:
         "target_recall_at_1": 0.8 if args.model else 0.98,
         "machine": f"2-core CPU VM, Python {platform.python_version()}",
     }
-    out = RESULTS.with_name("search_recall_model.json") if args.model else RESULTS
+    if args.override:
+        result["overrides"] = args.override
+    out = args.out or (RESULTS.with_name("search_recall_model.json") if args.model else RESULTS)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))

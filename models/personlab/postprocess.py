@@ -7,8 +7,8 @@ expected-OKS scores, keypoint soft-NMS); people scoring below ``score_threshold`
 Each person's pixels come from the geometric embedding (:mod:`.segment`), computed at the
 output stride and bilinearly upsampled to the letterboxed content region with the
 segmentation probability. ``exclusive_masks`` (the default, what the tracker's mask IoU
-expects) gives a pixel claimed by several people to the nearest in embedding distance;
-without it masks may overlap, as in the paper.
+expects) gives a pixel claimed by several people to the best-scoring of them (people come
+best first; :mod:`.segment`); without it masks may overlap, as in the paper.
 
 Inside a person, each pixel's part is the semantic argmax over the foreground classes, and per
 part the color/size/pattern distributions are the part-probability-weighted head
@@ -88,7 +88,7 @@ class PersonLabPostprocessor:
         max_people: most people decoded per image (at most 255: mask labels are uint8).
         embedding_threshold: t of the embedding assignment (0.25 in the paper).
         segmentation_threshold: minimum person probability of a pixel (0.5).
-        exclusive_masks: resolve shared pixels to the nearest person (for the tracker).
+        exclusive_masks: give shared pixels to the best-scoring claimant (for the tracker).
         qam_threshold: QANet's T; qam_weights: exponents (a, b, c).
         keypoint_box_threshold: heatmap probability a keypoint needs to shape a maskless
             person's box.

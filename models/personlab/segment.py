@@ -9,8 +9,13 @@ with p_jk the heatmap probability of person j's keypoint k and lambda_j the pers
 (square root of its keypoints' bounding-box area, as in expected-OKS scoring). Pixels with
 segmentation probability >= 0.5 join every person with D_j(x) < t (t = 0.25): the paper's
 non-exclusive assignment, where overlapping people may share pixels. The exclusive mode (for
-the tracker, whose mask IoU assumes disjoint people) gives each such pixel only to the person
-with the smallest distance.
+the tracker, whose mask IoU assumes disjoint people) gives each such pixel only to the
+best-scoring person it is within t of (people come best first), as panoptic merging paints
+instances in score order: a weak duplicate of a person (a second pose on the same body) then
+cannot take half its pixels, which the nearest-person rule let it do. On the bundled model
+(300 synthetic images, seed 2000003, none used in training or in the reported validation)
+score order over nearest gave mask AP 0.131 -> 0.133 and AP^p_vol 0.069 -> 0.069 at score
+threshold 0.15, and 0.083 -> 0.139 / 0.070 -> 0.080 at 0.05.
 """
 
 from __future__ import annotations
@@ -80,7 +85,8 @@ def assign_pixels(
         segmentation_probs: (h, w) person probability.
         threshold: t, maximum distance to join a person (0.25 in the paper).
         segmentation_threshold: minimum person probability of a pixel (0.5).
-        exclusive: give a pixel only to its nearest person instead of to all within t.
+        exclusive: give a pixel only to the first (best-scoring) person it is within t of,
+            instead of to all of them.
 
     Returns:
         (N, h, w) bool membership.
@@ -107,15 +113,16 @@ def exclusive_owner(
     """The exclusive assignment as one owner map, without (N, h, w) memberships.
 
     Args:
-        distances: (h, w, N) embedding distances, channel-last (as upsampled), N >= 1.
+        distances: (h, w, N) embedding distances, channel-last (as upsampled), N >= 1, people
+            in decreasing score order.
         segmentation_probs: (h, w) person probability.
         threshold, segmentation_threshold: as for :func:`assign_pixels`.
 
     Returns:
         (h, w) int32: 1 + the index of the pixel's person, 0 for nobody. A pixel with
-        person probability >= ``segmentation_threshold`` joins its nearest person when that
-        distance is below ``threshold`` (ties go to the first); ``assign_pixels(...,
-        exclusive=True)`` is this map as (N, h, w) memberships.
+        person probability >= ``segmentation_threshold`` joins the first person whose
+        distance is below ``threshold``; ``assign_pixels(..., exclusive=True)`` is this map
+        as (N, h, w) memberships.
     """
     shape = distances.shape
     if len(shape) != 3 or shape[:2] != segmentation_probs.shape or shape[2] == 0:
@@ -123,7 +130,7 @@ def exclusive_owner(
             f"distances {distances.shape} must be (h, w, N >= 1) over segmentation "
             f"{segmentation_probs.shape}"
         )
-    nearest = distances.argmin(-1)
-    best = np.take_along_axis(distances, nearest[..., None], -1)[..., 0]
-    joins = (best < threshold) & (segmentation_probs >= segmentation_threshold)
-    return np.where(joins, nearest + 1, 0).astype(np.int32)
+    within = distances < threshold
+    first = within.argmax(-1)  # the first True (0 where there is none)
+    joins = within.any(-1) & (segmentation_probs >= segmentation_threshold)
+    return np.where(joins, first + 1, 0).astype(np.int32)

@@ -401,16 +401,17 @@ def test_assignment_by_threshold_non_exclusive_and_exclusive(exclusive, expected
 
 @pytest.mark.parametrize("people", [1, 3, 12])
 def test_exclusive_owner_map_is_the_exclusive_assignment(people: int) -> None:
-    """The owner map is 1 + each pixel's nearest person within t (0 = none), including ties
-    (quantised distances: the first nearest person wins), and assign_pixels' exclusive
-    memberships are that map."""
+    """The owner map is 1 + the first (best-scoring) person each pixel is within t of
+    (0 = none), and assign_pixels' exclusive memberships are that map."""
     rng = np.random.default_rng(people)
-    distances = np.round(rng.uniform(0, 0.6, (20, 30, people)), 1)  # many exact ties
+    distances = np.round(rng.uniform(0, 0.6, (20, 30, people)), 1)
     seg = rng.uniform(0, 1, (20, 30))
-    # Reference: every pixel within t of somebody (p_S >= 0.5) goes to its nearest one.
-    member = (distances < 0.25) & (seg >= 0.5)[..., None]  # (h, w, N)
-    nearest = np.where(member, distances, np.inf).argmin(-1)
-    expected = np.where(member.any(-1), nearest + 1, 0)
+    # Reference, pixel by pixel: people in order, the first within t (p_S >= 0.5) owns it.
+    expected = np.zeros((20, 30), int)
+    for y, x in np.ndindex(20, 30):
+        if seg[y, x] >= 0.5:
+            claimants = [j for j in range(people) if distances[y, x, j] < 0.25]
+            expected[y, x] = claimants[0] + 1 if claimants else 0
     owner = exclusive_owner(distances, seg, 0.25, 0.5)
     np.testing.assert_array_equal(owner, expected)
     assert 0 < (owner > 0).sum() < owner.size
@@ -419,6 +420,16 @@ def test_exclusive_owner_map_is_the_exclusive_assignment(people: int) -> None:
     np.testing.assert_array_equal(memberships, owner[None] == people_ids)
     with pytest.raises(ValueError, match="must be"):
         exclusive_owner(distances[:, :-1], seg)
+
+
+def test_a_weak_duplicate_nearer_to_the_pixels_does_not_take_them_from_the_better_person():
+    """Exclusive masks follow score order: a second, lower-scoring pose on the same body
+    (nearer in embedding distance for some pixels) gets none of the pixels both claim, and
+    keeps only those no better person claims."""
+    distances = np.array([[[0.10, 0.05], [0.20, 0.02], [0.24, 0.01], [0.40, 0.01]]])  # (1, 4, 2)
+    seg = np.ones((1, 4))
+    owner = exclusive_owner(distances, seg, 0.25, 0.5)
+    assert owner.tolist() == [[1, 1, 1, 2]]
 
 
 def test_assignment_rejects_mismatched_shapes() -> None:
