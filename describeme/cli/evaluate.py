@@ -37,8 +37,10 @@ SUMMARY_ROWS: tuple[tuple[str, str], ...] = (
 )  # fmt: skip
 
 
-def load_model_predictor(model: str) -> Any:
+def load_model_predictor(model: str, postprocess: dict[str, Any] | None = None) -> Any:
     """Returns ``predict(sample, image_id) -> Prediction`` for ``--model`` via the model hook.
+
+    ``postprocess``: decoding settings to change from the checkpoint's (``--postprocess``).
 
     Raises:
         DescribemeError: the hook is not available (no model can be loaded yet).
@@ -56,7 +58,7 @@ def load_model_predictor(model: str) -> Any:
             f"({MODEL_HOOK}.{MODEL_HOOK_FUNCTION} is not available yet); score saved predictions "
             "with --predictions DIR instead"
         )
-    return hook(model)
+    return hook(model, postprocess=postprocess) if postprocess else hook(model)
 
 
 def model_hash(model: str) -> str:
@@ -125,12 +127,28 @@ def run_eval(
     limit: int | None,
     pgn_compat: bool,
     workers: int = 1,
+    postprocess: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The command's work without the CLI: returns the JSON report."""
+    """The command's work without the CLI: returns the JSON report.
+
+    ``postprocess``: ``KEY=VALUE`` decoding settings for ``--model`` (the model config's
+    ``postprocess`` keys, e.g. ``score_threshold=0.05``; values are YAML scalars).
+    """
+    from describeme.config import parse_overrides
     from describeme.models.metrics import dataset_eval as saved
 
     if (predictions is None) == (model is None):
         raise DescribemeError("give exactly one of --model CKPT or --predictions DIR")
+    settings = parse_overrides(postprocess or [])
+    if settings and model is None:
+        raise DescribemeError("--postprocess changes how --model decodes; it does not apply "
+                              "to saved --predictions")  # fmt: skip
+    if any(isinstance(value, dict) for value in settings.values()):
+        nested = [key for key, value in settings.items() if isinstance(value, dict)]
+        raise DescribemeError(
+            f"--postprocess takes the setting's own name (e.g. score_threshold=0.05), not a "
+            f"dotted path: {', '.join(nested)}"
+        )
     if limit is not None and limit < 1:
         raise DescribemeError(f"--limit must be >= 1, got {limit}")
     if workers < 1:
@@ -142,7 +160,7 @@ def run_eval(
         )
     else:
         assert model is not None
-        predict = load_model_predictor(model)
+        predict = load_model_predictor(model, settings or None)
         report = saved.evaluate_dataset(
             data, predict, split, limit, pgn_compat, keypoints=True, wrap=wrap
         )
@@ -155,6 +173,7 @@ def run_eval(
         "limit": limit,
         "pgn_compat": pgn_compat,
         "workers": workers,
+        "postprocess": settings or None,
     }
     return _json_safe(report)
 
@@ -180,9 +199,14 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(
             1, "--workers", help="Processes for --predictions (same report, faster)."
         ),
+        postprocess: list[str] = typer.Option(
+            [], "--postprocess", metavar="KEY=VALUE",
+            help="Decoding setting for --model, e.g. score_threshold=0.05 (repeatable).",
+        ),  # fmt: skip
     ) -> None:
         """Score parsing, characteristics, keypoints and masks against a dataset."""
-        report = run_eval(data, predictions, model, split, limit, pgn_compat, workers)
+        report = run_eval(data, predictions, model, split, limit, pgn_compat, workers,
+                          postprocess)  # fmt: skip
         print_report(report)
         if json_out is not None:
             json_out.parent.mkdir(parents=True, exist_ok=True)

@@ -67,6 +67,11 @@ def test_eval_predictions_writes_contract_json(folders, tmp_path: Path, capsys) 
         (["--predictions", "PRED", "--limit", "0"], "--limit must be >= 1"),
         (["--predictions", "PRED", "--workers", "0"], "--workers must be >= 1"),
         (["--predictions", "MISSING"], "not found"),
+        (["--predictions", "PRED", "--postprocess", "score_threshold=0.1"],
+         "does not apply to saved --predictions"),
+        (["--model", "personlab", "--postprocess", "parser.postprocess.score_threshold=0.1"],
+         "not a dotted path"),
+        (["--model", "personlab", "--postprocess", "score_threshold"], "must look like"),
     ],
 )
 def test_eval_errors_are_one_line(

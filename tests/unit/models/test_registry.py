@@ -235,6 +235,25 @@ def test_eval_and_export_commands(tiny_checkpoint: Path, synth_dir: Path, tmp_pa
     assert all(m.image_size == (64, 96) for m in graph.parse([frame])[0].masks)
 
 
+def test_eval_postprocess_settings_reach_the_parser(
+    tiny_checkpoint: Path, synth_dir: Path, tmp_path: Path
+) -> None:
+    from describeme.cli.main import app
+
+    runner = CliRunner()
+    out = tmp_path / "eval.json"
+    args = ["eval", "--model", str(tiny_checkpoint), "--data", str(synth_dir), "--json", str(out)]
+    result = runner.invoke(app, [*args, "--postprocess", "score_threshold=1.0"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["config"]["postprocess"] == {"score_threshold": 1.0}
+    assert report["mask_ap"] == 0.0  # nobody scores 1.0: every person is dropped
+    result = runner.invoke(app, [*args, "--postprocess", "score_treshold=0.5"])
+    assert result.exit_code != 0  # a ConfigError naming the key and the model's settings
+    message = str(result.exception)
+    assert "score_treshold" in message and "score_threshold" in message
+
+
 def test_export_errors_are_one_line(tiny_checkpoint: Path, tmp_path: Path) -> None:
     from describeme.cli.training import run_export
     from describeme.models.runtime import BackendUnavailableError
