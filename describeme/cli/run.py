@@ -60,10 +60,36 @@ def _stream_ids(uris: list[str]) -> list[str]:
     return ids
 
 
+def _local_files(uris: list[str]) -> list[str]:
+    return [uri for uri in uris if "://" not in uri and not uri.startswith("/dev/video")]
+
+
 def _check_local(uris: list[str]) -> None:
-    for uri in uris:
-        if "://" not in uri and not uri.startswith("/dev/video") and not Path(uri).exists():
+    for uri in _local_files(uris):
+        if not Path(uri).exists():
             raise DataError(f"no such video file: {uri}")
+
+
+def _probe_local(uris: list[str]) -> None:
+    """Opens every local file once (milliseconds each): a run whose sources are all
+    unreadable fails here, before Ray and Redis start, and an unreadable file among readable
+    sources is named at once (its stream still fails on its own; the others go on)."""
+    from describeme.operators.sources.decode import open_container
+    from describeme.operators.sources.uri import parse_source_uri
+
+    unreadable: list[DataError] = []
+    for uri in _local_files(uris):
+        try:
+            open_container(parse_source_uri(uri), options={}, timeout_s=None).close()
+        except DataError as err:
+            unreadable.append(err)
+    if unreadable and len(unreadable) == len(uris):
+        if len(uris) == 1:
+            raise unreadable[0]
+        raise DataError(f"none of the {len(uris)} sources is a readable video; first: "
+                        f"{unreadable[0]}")  # fmt: skip
+    for problem in unreadable:
+        log.warning("%s; its stream will fail, the others go on", problem)
 
 
 def _default_out_video(out_video: Path | None) -> Path | None:
@@ -177,6 +203,7 @@ def register(app: typer.Typer) -> None:
         uris = list(sources or []) or [_sample_clip()]
         _check_local(uris)
         check_model_option(cfg.parser.model, cfg.parser.postprocess)
+        _probe_local(uris)
         log.debug("resolved config:\n%s", dump_config(cfg))
         ids, videos = _stream_ids(uris), _out_videos(_default_out_video(out_video), len(uris))
         summary = _execute(cfg, redis_url, lambda graph, tick: graph.run(

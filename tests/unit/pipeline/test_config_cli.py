@@ -116,6 +116,22 @@ def test_cli_run_missing_file(tmp_path: Path) -> None:
     assert isinstance(result.exception, DataError) and "no such video file" in str(result.exception)
 
 
+def test_cli_run_of_files_that_are_not_video_fails_before_starting_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import describeme.cli.run as run_cli
+
+    started: list[bool] = []
+    monkeypatch.setattr(run_cli, "_execute", lambda *args: started.append(True))
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n")
+    result = CliRunner().invoke(_app(), ["run", str(text), "--model", "standin"])
+    assert isinstance(result.exception, DataError)
+    assert "is not a readable video" in str(result.exception) and not started
+    result = CliRunner().invoke(_app(), ["run", str(text), str(text), "--model", "standin"])
+    assert "none of the 2 sources is a readable video" in str(result.exception) and not started
+
+
 def test_cli_dump_config_applies_flags() -> None:
     result = CliRunner().invoke(_app(), ["run", "--model", "standin", "--fps", "5", "--dump-config",
                                          "-o", "parser.max_batch_size=2"])
