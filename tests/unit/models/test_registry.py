@@ -213,6 +213,8 @@ def test_eval_and_export_commands(tiny_checkpoint: Path, synth_dir: Path, tmp_pa
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert all(isinstance(report[k], float) for k in CONTRACT_KEYS)
+    # People are also ranked by their QAM quality: the same AP keys with a _qam suffix.
+    assert all(isinstance(report[f"{k}_qam"], float) for k in ("apr_vol", "app_vol", "pcp_50"))
     result = runner.invoke(app, ["export", "--model", str(tiny_checkpoint), "--format", "onnx",
                                  "--out", str(tmp_path / "onnx")])  # fmt: skip
     assert result.exit_code == 0, result.output
