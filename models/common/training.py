@@ -220,20 +220,22 @@ class Trainer:
             if hasattr(fn, "total_steps"):
                 fn.total_steps = total
 
-    def _elapsed_s(self) -> float:
-        """Seconds since :meth:`run` started, the slowest rank's under DDP."""
-        elapsed = time.perf_counter() - self._budget.started
+    def _clock_s(self) -> tuple[float, float]:
+        """Seconds since :meth:`run` started and the last evaluation's length, each the
+        largest over ranks under DDP: only rank 0 evaluates, and every rank must fit the
+        same schedule (a rank with more steps would wait forever in the loss all-reduce)."""
+        values = [time.perf_counter() - self._budget.started, self._eval_seconds]
         if self.world_size > 1:
-            value = torch.tensor([elapsed], dtype=torch.float64, device=self.device)
-            torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX)
-            elapsed = float(value.item())
-        return elapsed
+            tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
+            torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.MAX)
+            values = tensor.tolist()
+        return values[0], values[1]
 
     def _fit_budget(self) -> None:
         """After each step of a time-budgeted run: stop, or re-fit the schedule's length."""
         assert self.time_budget_s is not None
         clock, budget = self._budget, self.time_budget_s
-        elapsed = self._elapsed_s()
+        elapsed, eval_s = self._clock_s()
         done = self.step - clock.first_step
         if done == BUDGET_WARMUP_STEPS:
             clock.mark = (elapsed, self.step)  # first steps pay for allocator and autotuning
@@ -251,7 +253,7 @@ class Trainer:
         clock.refit_halfway = clock.refit_halfway or halfway
         since, at_step = clock.mark
         per_step = (elapsed - since) / max(self.step - at_step, 1)
-        reserve = self._eval_seconds if self.eval_at_end and self.evaluate is not None else 0.0
+        reserve = eval_s if self.eval_at_end and self.evaluate is not None else 0.0
         left = budget - elapsed - reserve - BUDGET_MARGIN * budget
         fits = self.step + max(int(left / max(per_step, 1e-9)), 1)
         total = min(fits, self.planned_steps)

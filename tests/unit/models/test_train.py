@@ -294,6 +294,28 @@ def test_time_budget_shortens_the_schedule_to_the_steps_that_fit() -> None:
     assert calls[-1][:2] == ("save", step)  # evaluated and saved as at a normal end
 
 
+def test_every_rank_fits_the_budget_with_rank_0s_evaluation_time(monkeypatch) -> None:
+    """Only rank 0 evaluates, so only it measures the end-of-run evaluation the budget keeps
+    time for; every rank must fit the same schedule (the per-step loss all-reduce would hang
+    a rank with more steps), so the reserve is reduced over ranks with the clock. Rank 1 is
+    run alone here, its all-reduce standing in for rank 0's measured 0.3 s evaluation."""
+
+    def fitted_steps(rank0_eval_s: float) -> int:
+        def all_reduce(tensor: torch.Tensor, op: object = None) -> None:
+            if tensor.dtype == torch.float64 and tensor.numel() == 2:  # (elapsed, eval s)
+                tensor[1] = max(float(tensor[1]), rank0_eval_s)
+            elif tensor.dtype != torch.float64:
+                tensor.mul_(2)  # the loss terms: a sum over two equal ranks
+
+        monkeypatch.setattr(torch.distributed, "all_reduce", all_reduce)
+        trainer = _line_trainer(10_000, [], step_s=0.01, time_budget_s=0.6, rank=1,
+                                world_size=2, eval_at_end=True)  # fmt: skip
+        return trainer.run([torch.linspace(-1, 1, 8)[:, None]] * 10_000)["total_steps"]
+
+    without, with_eval = fitted_steps(0.0), fitted_steps(0.3)
+    assert with_eval < 0.8 * without  # half the budget reserved: far fewer steps fit
+
+
 def test_time_budget_stops_the_run_when_spent() -> None:
     # Steps that slow down after the estimate: whatever the estimate, no step starts after
     # the budget is spent.
