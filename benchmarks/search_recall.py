@@ -45,6 +45,7 @@ import random
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -187,7 +188,7 @@ def satisfies(groups: dict[str, dict[str, str | None]], wanted: list[tuple[str, 
 
 def model_tracks(
     url: str, folders: list[Path], model: str, work: Path, prefix: str,
-    overrides: list[str] = (),
+    overrides: Sequence[str] = (),
 ) -> dict[tuple[str, int], tuple[str, int] | None]:  # fmt: skip
     """Runs the pipeline with ``model`` over the videos (stream id = folder name) into the
     store at ``url``; returns model track key -> the ground-truth key it follows (or None)."""
@@ -249,7 +250,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default=None, help="describe with this model (pipeline)")
     parser.add_argument("-o", "--override", action="append", default=[], metavar="KEY=VALUE",
-                        help="with --model: a describe run -o override (repeatable)")
+                        help="with --model: a describeme run -o override (repeatable)")
     parser.add_argument("--out", type=Path, default=None, help="JSON result path")
     args = parser.parse_args()
     if args.override and args.model is None:

@@ -301,7 +301,7 @@ class Trainer:
         self._eval_seconds = time.perf_counter() - started
         if self.json_log is not None:
             self.json_log.write({"kind": "eval", "step": self.step, "metrics": self.metrics,
-                            "seconds": time.perf_counter() - started})  # fmt: skip
+                            "seconds": self._eval_seconds})  # fmt: skip
         log.info(
             "eval at step %d: %s",
             self.step,

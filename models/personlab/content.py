@@ -121,7 +121,7 @@ def semantic_samples(
     stacked = np.concatenate([maps.semantic[name] for name in names])  # (C, H/4, W/4)
     cell_rows = (rows + row0 - half) // SEMANTIC_STRIDE
     cell_cols = (cols + col0 - half) // SEMANTIC_STRIDE
-    values = np.zeros((rows.size, stacked.shape[0]))
+    values = np.zeros((0, stacked.shape[0]))  # nobody owned
     if rows.size:
         # Only the cells' bounding box (and the row and column past it) is blended.
         top, left = int(cell_rows.min()), int(cell_cols.min())
